@@ -1,0 +1,94 @@
+// The configuration contract: types and defaults in one place. Key names match config/ocimirror.yaml
+// and, under `mirrors`/`configs`, K3s registries.yaml exactly (snake_case there, as K3s spells it).
+
+/** `mirrors.<registry>` of K3s registries.yaml. */
+export interface MirrorEntry {
+  readonly endpoint: readonly string[];
+  /** RE2 pattern → replacement ($1 style), applied to the repository path. */
+  readonly rewrite: Readonly<Record<string, string>>;
+}
+
+/** `configs.<endpoint host[:port]>.auth` of K3s registries.yaml. */
+export interface AuthEntry {
+  readonly username?: string;
+  readonly password?: string;
+  /** base64(username:password) */
+  readonly auth?: string;
+  readonly identity_token?: string;
+}
+
+/** `configs.<endpoint host[:port]>.tls` of K3s registries.yaml. */
+export interface TlsEntry {
+  readonly ca_file?: string;
+  readonly cert_file?: string;
+  readonly key_file?: string;
+  readonly insecure_skip_verify?: boolean;
+}
+
+export interface RegistryConfigEntry {
+  readonly auth?: AuthEntry;
+  readonly tls?: TlsEntry;
+}
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface HealthConfig {
+  /** Consecutive transport failures / 5xx that open an endpoint's circuit. */
+  readonly failureThreshold: number;
+  readonly cooldownMs: number;
+  readonly maxCooldownMs: number;
+  readonly probeIntervalMs: number;
+}
+
+export interface Config {
+  /** Path of the file this was loaded from (for messages). */
+  readonly source: string;
+  readonly server: {
+    readonly listen: ListenAddress;
+    readonly url: string;
+    readonly tls?: { readonly cert_file: string; readonly key_file: string };
+  };
+  readonly cache: {
+    readonly dir: string;
+    readonly maxSize: number;
+    readonly tagTtlMs: number;
+    readonly fillTimeoutMs: number;
+  };
+  readonly upstream: {
+    readonly connectTimeoutMs: number;
+    readonly responseTimeoutMs: number;
+    /** No body bytes for this long aborts a transfer from an endpoint. */
+    readonly readTimeoutMs: number;
+    readonly failureStatus: 503 | 504 | 404;
+    readonly appendDefaultEndpoint: boolean;
+    readonly health: HealthConfig;
+  };
+  readonly defaultRegistry: string;
+  readonly log: { readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  /** Path of the registries.yaml the mirrors/configs came from, if `registries:` was used. */
+  readonly registries?: string;
+  readonly mirrors: Readonly<Record<string, MirrorEntry>>;
+  readonly configs: Readonly<Record<string, RegistryConfigEntry>>;
+}
+
+export const DEFAULTS = {
+  listen: '0.0.0.0:5000',
+  url: 'http://127.0.0.1:5000',
+  cacheDir: './data',
+  maxSize: '20GiB',
+  tagTtl: '60s',
+  fillTimeout: '30m',
+  connectTimeout: '5s',
+  responseTimeout: '30s',
+  readTimeout: '30s',
+  failureStatus: 503,
+  failureThreshold: 1,
+  cooldown: '10s',
+  maxCooldown: '5m',
+  probeInterval: '5s',
+  defaultRegistry: 'docker.io',
+  logLevel: 'info',
+} as const;
