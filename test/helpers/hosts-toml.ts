@@ -1,0 +1,57 @@
+// Writes containerd registry host configs (`<config_path>/<registry>/hosts.toml`), the file K3s renders from
+// registries.yaml and that both the CRI plugin (config_path) and `ctr --hosts-dir` read.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type HostCapability = 'pull' | 'resolve' | 'push';
+
+export interface HostEntry {
+  url: string;
+  capabilities?: HostCapability[];
+  ca?: string;
+  skipVerify?: boolean;
+  overridePath?: boolean;
+}
+
+export interface HostsTomlOptions {
+  /** The registry's own endpoint, tried after every [host]: point it at a dead loopback port in tests. */
+  server: string;
+  hosts: HostEntry[];
+}
+
+/**
+ * Directory containerd looks in for `registry`. containerd 1.6 tries `<host>_<port>_`, then `<host>:<port>`,
+ * then `_default`; we write the literal `host:port`, as K3s does on Linux.
+ */
+export function hostsDirFor(hostsDir: string, registry: string): string {
+  if (registry === '*') return join(hostsDir, '_default');
+  if (!/^[A-Za-z0-9._\-[\]:]+$/.test(registry)) {
+    throw new Error(`expected a registry host[:port] or "_default", got ${JSON.stringify(registry)}`);
+  }
+  return join(hostsDir, registry);
+}
+
+// JSON string escapes are valid TOML basic-string escapes, so this quotes any value safely.
+const q = (s: string): string => JSON.stringify(s);
+
+export function renderHostsToml(opts: HostsTomlOptions): string {
+  const lines = [`server = ${q(opts.server)}`, ''];
+  for (const host of opts.hosts) {
+    lines.push(`[host.${q(host.url)}]`);
+    lines.push(`  capabilities = [${(host.capabilities ?? ['pull', 'resolve']).map(q).join(', ')}]`);
+    if (host.ca !== undefined) lines.push(`  ca = ${q(host.ca)}`);
+    if (host.skipVerify !== undefined) lines.push(`  skip_verify = ${host.skipVerify}`);
+    if (host.overridePath !== undefined) lines.push(`  override_path = ${host.overridePath}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/** Writes the hosts.toml and returns its path. Hosts are tried in the given order, `server` last. */
+export function writeHostsToml(hostsDir: string, registry: string, opts: HostsTomlOptions): string {
+  const dir = hostsDirFor(hostsDir, registry);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'hosts.toml');
+  writeFileSync(file, renderHostsToml(opts));
+  return file;
+}
