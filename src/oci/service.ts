@@ -1,0 +1,100 @@
+// What the routes ask for and get back. The server never knows whether bytes came from cache or upstream:
+// the proxy service and the caching service implement the same interface.
+import type { Readable } from 'node:stream';
+
+export interface Target {
+  /** Registry the request was routed to ("docker.io", "127.0.0.1:5000"). */
+  registry: string;
+  /** Repository name at that registry, normalised ("library/alpine"), before any mirror rewrite. */
+  repo: string;
+  signal?: AbortSignal;
+}
+
+export interface Provenance {
+  /** Endpoint that answered, or "cache". */
+  endpoint?: string;
+  attempts?: { endpoint: string; status?: number; error?: string; ms: number }[];
+  /** A Warning header value, e.g. when a stale manifest is served because every upstream is down. */
+  warning?: string;
+}
+
+export interface ManifestRequest extends Target {
+  ref: string;
+  method: 'GET' | 'HEAD';
+  /** The client's Accept header, forwarded verbatim. */
+  accept: string;
+}
+
+export interface ManifestResult extends Provenance {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** Present for GET. */
+  body?: Buffer;
+}
+
+export interface ByteRange { start: number; end?: number; suffix?: number }
+
+export interface BlobRequest extends Target {
+  digest: string;
+  method: 'GET' | 'HEAD';
+  range?: ByteRange;
+}
+
+export interface BlobResult extends Provenance {
+  digest: string;
+  /** Full size of the blob. */
+  size: number;
+  mediaType?: string;
+  /** Inclusive byte range being sent, when the request had a satisfiable Range. */
+  range?: { start: number; end: number };
+  /** Present for GET; emits exactly the bytes of `range` (or the whole blob). Errors mid-way mean: abort the client. */
+  stream?: Readable;
+}
+
+export interface ListRequest extends Target {
+  /** Query string to forward (n, last, artifactType), without "?". */
+  query: string;
+  digest?: string;
+}
+
+export interface ListResult extends Provenance {
+  body: Buffer;
+  contentType: string;
+  /** Upstream Link header (pagination), for the route to rewrite. */
+  link?: string;
+  /** Referrers filtering applied upstream. */
+  filtersApplied?: string;
+}
+
+export interface RegistryService {
+  manifest(req: ManifestRequest): Promise<ManifestResult>;
+  blob(req: BlobRequest): Promise<BlobResult>;
+  tags(req: ListRequest): Promise<ListResult>;
+  referrers(req: ListRequest & { digest: string }): Promise<ListResult>;
+}
+
+/** Resolves a Range against a known size: inclusive bounds, or undefined when unsatisfiable. */
+export function resolveRange(range: ByteRange, size: number): { start: number; end: number } | undefined {
+  if (range.suffix !== undefined) {
+    if (range.suffix === 0 || size === 0) return undefined;
+    return { start: Math.max(0, size - range.suffix), end: size - 1 };
+  }
+  if (range.start >= size) return undefined;
+  const end = range.end === undefined ? size - 1 : Math.min(range.end, size - 1);
+  if (end < range.start) return undefined;
+  return { start: range.start, end };
+}
+
+/** Parses a single `bytes=` range; multi-range and malformed headers are ignored (RFC 9110 allows that). */
+export function parseRange(header: string | undefined): ByteRange | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return undefined;
+  const [, a, b] = m;
+  if (a === '' && b === '') return undefined;
+  if (a === '') return { start: 0, suffix: Number(b) };
+  const start = Number(a);
+  if (b !== '' && Number(b) < start) return undefined;
+  return b === '' ? { start } : { start, end: Number(b) };
+}

@@ -1,0 +1,63 @@
+// buildApp(config, deps) without listening: routes, the OCI error handler and one access-log line per request.
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { OciError } from '../oci/errors.js';
+import type { RegistryService } from '../oci/service.js';
+import { registerBase } from './base.js';
+import { errorHandler, sendError } from './errors.js';
+import { registerRegistryRoutes } from './registry-routes.js';
+import type { RoutingTable } from './routing.js';
+import './context.js';
+
+export interface AppDeps {
+  service: RegistryService;
+  routing: RoutingTable;
+  logger: Logger;
+  /** Token this instance puts in Via; a request already carrying it has looped back through us. */
+  via: string;
+  /** Extra routes (health, metrics) registered by their owners. */
+  plugins?: ((app: FastifyInstance) => void)[];
+  https?: { cert: Buffer; key: Buffer };
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    disableRequestLogging: true,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
+    ...(deps.https ? { https: deps.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.decorateRequest('ctx', null as never);
+  app.decorateRequest('clientGone', null as never);
+  app.addHook('onRequest', async (req, reply) => {
+    req.ctx = {};
+    const controller = new AbortController();
+    req.clientGone = controller.signal;
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) controller.abort(); });
+    const via = req.headers.via;
+    if (via && String(via).includes(deps.via)) {
+      return sendError(reply, new OciError('UNAVAILABLE', { via }, { status: 508, message: 'request loop: this mirror is its own upstream' }));
+    }
+    return undefined;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const c = req.ctx ?? {};
+    req.log.info({
+      method: req.method, url: req.url, ua: req.headers['user-agent'], status: reply.statusCode,
+      bytes: Number(reply.getHeader('content-length') ?? 0), ms: Math.round(reply.elapsedTime),
+      registry: c.registry, endpoint: c.endpoint, cache: c.cache,
+      attempts: c.attempts?.map((a) => `${a.endpoint} ${a.error ?? a.status} ${a.ms}ms`) ?? c.failed,
+      ...(reply.raw.writableFinished ? {} : { aborted: true }),
+    }, 'request');
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => sendError(reply, new OciError('NOT_FOUND', { path: req.url.split('?')[0] }, { message: 'not an OCI distribution API path' })));
+
+  registerBase(app);
+  registerRegistryRoutes(app, { service: deps.service, routing: deps.routing });
+  for (const plugin of deps.plugins ?? []) plugin(app);
+  return app;
+}

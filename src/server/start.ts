@@ -1,0 +1,47 @@
+// Composition root: config → logger, upstreams, services, app → listening proxy.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { Upstreams } from '../upstream/upstreams.js';
+import { ProxyService } from '../upstream/service.js';
+import { buildApp } from './app.js';
+import { createLogger } from './logger.js';
+
+export interface RunningProxy {
+  app: FastifyInstance;
+  url: string;
+  port: number;
+  upstreams: Upstreams;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export async function startProxy(config: Config, opts: { logger?: Logger } = {}): Promise<RunningProxy> {
+  const logger = opts.logger ?? createLogger(config.log.level);
+  const via = `1.1 ocimirror-${randomBytes(6).toString('hex')}`;
+  const upstreams = new Upstreams(config, logger, via);
+  const service = new ProxyService(upstreams, config.upstream.failureStatus);
+  const https = config.server.tls ? { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) } : undefined;
+  const app = buildApp({
+    service,
+    logger,
+    via,
+    routing: { defaultRegistry: config.defaultRegistry, serves: (r) => upstreams.resolve(r) !== undefined, isConfigured: (r) => upstreams.isConfigured(r) },
+    ...(https ? { https } : {}),
+  });
+  await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.server.listen.port;
+  const host = config.server.listen.host.includes(':') ? `[${config.server.listen.host}]` : config.server.listen.host;
+  const url = `${https ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
+  logger.info({ url, mirrors: upstreams.configured(), defaultRegistry: config.defaultRegistry }, 'ocimirror listening');
+  return {
+    app, url, port, upstreams, logger,
+    async close() {
+      await app.close();
+      await upstreams.close();
+    },
+  };
+}

@@ -1,0 +1,138 @@
+// The remote side of the RegistryService: every call goes through the mirror's fall-through. Manifests are
+// buffered (≤ 4 MiB), checked against their digest, and a lying endpoint is skipped for the next one.
+import type { Readable } from 'node:stream';
+import { OciError, type ErrorCode } from '../oci/errors.js';
+import { digestOf, algorithmOf } from '../oci/digest.js';
+import { DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, declaredMediaType } from '../oci/mediatypes.js';
+import { isDigest } from '../oci/names.js';
+import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult, RegistryService } from '../oci/service.js';
+import { VerifyingStream } from '../oci/verify-stream.js';
+import { AllEndpointsFailed, describeAttempt, headerValue, type Attempt, type MirrorUpstream, type UpstreamEndpoint } from './fallthrough.js';
+import type { Upstreams } from './upstreams.js';
+
+export class ProxyService implements RegistryService {
+  constructor(private readonly upstreams: Upstreams, private readonly failureStatus: 503 | 504 | 404) {}
+
+  mirror(registry: string): MirrorUpstream {
+    const m = this.upstreams.resolve(registry);
+    if (!m) throw new OciError('NAME_UNKNOWN', { registry }, { message: `registry ${registry} is not configured on this mirror` });
+    return m;
+  }
+
+  async manifest(req: ManifestRequest): Promise<ManifestResult> {
+    const mirror = this.mirror(req.registry);
+    const headers = { accept: req.accept || DEFAULT_MANIFEST_ACCEPT };
+    const suffix = `/manifests/${req.ref}`;
+    const skip = new Set<UpstreamEndpoint>();
+    const attempts: Attempt[] = [];
+    for (;;) {
+      const { res, endpoint, attempts: tried } = await this.fetch(mirror, { method: req.method, repo: req.repo, suffix, headers, signal: req.signal, skip }, 'MANIFEST_UNKNOWN', attempts);
+      attempts.push(...tried);
+      const upstreamDigest = headerValue(res.headers, 'docker-content-digest');
+      const contentType = headerValue(res.headers, 'content-type');
+      const length = Number(headerValue(res.headers, 'content-length'));
+      if (req.method === 'HEAD' && upstreamDigest && isDigest(upstreamDigest) && Number.isFinite(length) && contentType) {
+        await res.body.dump().catch(() => undefined);
+        if (isDigest(req.ref) && upstreamDigest !== req.ref) { skip.add(endpoint); endpoint.health.recordFailure('HEAD digest mismatch'); continue; }
+        return { digest: upstreamDigest, mediaType: contentType, size: length, endpoint: endpoint.client.name, attempts };
+      }
+      if (req.method === 'HEAD') {
+        // containerd falls back to GET when HEAD lacks digest or length; we do the GET for it.
+        await res.body.dump().catch(() => undefined);
+        const full = await this.manifest({ ...req, method: 'GET' });
+        delete full.body;
+        return full;
+      }
+      const body = await readLimited(res.body, MAX_MANIFEST_BYTES, length);
+      const algorithm = isDigest(req.ref) ? algorithmOf(req.ref) : upstreamDigest?.startsWith('sha512:') ? 'sha512' : 'sha256';
+      const digest = digestOf(body, algorithm);
+      const expected = isDigest(req.ref) ? req.ref : upstreamDigest;
+      if (expected && expected !== digest) {
+        endpoint.health.recordFailure(`manifest digest mismatch (${expected})`);
+        attempts[attempts.length - 1] = { ...attempts[attempts.length - 1] as Attempt, error: `manifest digest mismatch: expected ${expected}, got ${digest}` };
+        skip.add(endpoint);
+        continue;
+      }
+      const mediaType = pickMediaType(contentType, body);
+      return { digest, mediaType, size: body.length, body, endpoint: endpoint.client.name, attempts };
+    }
+  }
+
+  async blob(req: BlobRequest): Promise<BlobResult> {
+    const mirror = this.mirror(req.registry);
+    const { res, endpoint, attempts } = await this.fetch(mirror, {
+      method: req.method, repo: req.repo, suffix: `/blobs/${req.digest}`, headers: { 'accept-encoding': 'identity' }, signal: req.signal,
+    }, 'BLOB_UNKNOWN');
+    const size = Number(headerValue(res.headers, 'content-length'));
+    const mediaType = headerValue(res.headers, 'content-type');
+    const base = { digest: req.digest, size, endpoint: endpoint.client.name, attempts, ...(mediaType ? { mediaType } : {}) };
+    if (req.method === 'HEAD') {
+      await res.body.dump().catch(() => undefined);
+      return base;
+    }
+    return { ...base, stream: res.body.pipe(new VerifyingStream(req.digest, Number.isFinite(size) ? size : undefined)) };
+  }
+
+  async tags(req: ListRequest): Promise<ListResult> {
+    return this.list(req, `/tags/list${req.query ? `?${req.query}` : ''}`, 'NAME_UNKNOWN');
+  }
+
+  async referrers(req: ListRequest & { digest: string }): Promise<ListResult> {
+    return this.list(req, `/referrers/${req.digest}${req.query ? `?${req.query}` : ''}`, 'MANIFEST_UNKNOWN');
+  }
+
+  private async list(req: ListRequest, suffix: string, notFound: ErrorCode): Promise<ListResult> {
+    const mirror = this.mirror(req.registry);
+    const { res, endpoint, attempts } = await this.fetch(mirror, { method: 'GET', repo: req.repo, suffix, headers: { accept: 'application/json, application/vnd.oci.image.index.v1+json' }, signal: req.signal }, notFound);
+    const body = await readLimited(res.body, MAX_MANIFEST_BYTES, Number(headerValue(res.headers, 'content-length')));
+    const link = headerValue(res.headers, 'link');
+    const filters = headerValue(res.headers, 'oci-filters-applied');
+    return {
+      body, contentType: headerValue(res.headers, 'content-type') ?? 'application/json', endpoint: endpoint.client.name, attempts,
+      ...(link ? { link } : {}), ...(filters ? { filtersApplied: filters } : {}),
+    };
+  }
+
+  /** Fall-through, with "every endpoint failed" turned into the OCI error a client should see. */
+  async fetch(mirror: MirrorUpstream, req: Parameters<MirrorUpstream['fetch']>[0], notFound: ErrorCode, earlier: Attempt[] = []) {
+    try {
+      return await mirror.fetch(req);
+    } catch (err) {
+      if (err instanceof AllEndpointsFailed) throw upstreamFailure(err, notFound, this.failureStatus, earlier);
+      throw err;
+    }
+  }
+}
+
+/** 404 only when every endpoint said not-found; an outage is failureStatus (503 by default), never a silent 404. */
+export function upstreamFailure(err: AllEndpointsFailed, notFound: ErrorCode, failureStatus: 503 | 504 | 404, earlier: Attempt[] = []): OciError {
+  const attempts = [...earlier, ...err.attempts];
+  const detail = { registry: err.registry, attempts: attempts.map(describeAttempt) };
+  if (err.allNotFound && earlier.length === 0) return new OciError(notFound, detail);
+  if (failureStatus === 404) return new OciError(notFound, detail, { message: 'no endpoint could serve this (answering 404 for old containerd)' });
+  return new OciError('UNAVAILABLE', detail, { status: failureStatus, message: `no upstream endpoint of ${err.registry} could serve the request` });
+}
+
+function pickMediaType(contentType: string | undefined, body: Buffer): string {
+  const ct = contentType?.split(';')[0]?.trim();
+  if (ct && ct !== 'application/json' && ct !== 'text/plain' && ct !== 'application/octet-stream') return ct;
+  return declaredMediaType(body) ?? ct ?? 'application/vnd.oci.image.manifest.v1+json';
+}
+
+export async function readLimited(body: Readable, limit: number, declared?: number): Promise<Buffer> {
+  if (declared !== undefined && Number.isFinite(declared) && declared > limit) {
+    body.destroy();
+    throw new OciError('MANIFEST_INVALID', { limit, size: declared }, { message: `manifest larger than ${limit} bytes` });
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      body.destroy();
+      throw new OciError('MANIFEST_INVALID', { limit }, { message: `manifest larger than ${limit} bytes` });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
