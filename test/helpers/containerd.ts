@@ -3,6 +3,7 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { assertLoopbackOnly } from './hosts-toml.js';
 
 export interface ToolResult {
   stdout: string;
@@ -104,7 +105,7 @@ async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 // Unpacking can leave mounts behind if containerd dies mid-pull; rm -rf must not walk into them.
-function unmountUnder(dir: string): void {
+export function unmountUnder(dir: string): void {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((line) => line.split(' ')[4])
@@ -203,6 +204,7 @@ export async function startContainerd(opts: { hostsDir?: string; snapshotter?: S
     ctr,
     imageDigest,
     async ctrPull(ref, o = {}) {
+      assertLoopbackOnly(hostsDir, ref);
       const args = ['images', 'pull', '--hosts-dir', hostsDir];
       if (o.plainHttp) args.push('--plain-http');
       if (o.allPlatforms) args.push('--all-platforms');

@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { assertLoopbackOnly } from './hosts-toml.js';
 
 const PROTO = fileURLToPath(new URL('./cri-api.proto', import.meta.url));
 
@@ -61,7 +62,8 @@ function toImage(raw: RawImage): CriImage {
   return { id: raw.id, repoDigests: [...raw.repoDigests], repoTags: [...raw.repoTags], size: raw.size };
 }
 
-export function criClient(socket: string): CriClient {
+/** `hostsDir`: the containerd's config_path; when given, pulls that could leave this machine are refused. */
+export function criClient(socket: string, opts: { hostsDir?: string } = {}): CriClient {
   const Ctor = imageServiceConstructor();
   const stub = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure()) as unknown as ImageServiceStub;
 
@@ -75,9 +77,10 @@ export function criClient(socket: string): CriClient {
   }
 
   return {
-    async pullImage(ref, opts = {}) {
-      const req = { image: { image: ref }, ...(opts.auth ? { auth: opts.auth } : {}) };
-      const res = await call(stub.PullImage, req, opts.timeoutMs ?? 120_000);
+    async pullImage(ref, pullOpts = {}) {
+      if (opts.hostsDir) assertLoopbackOnly(opts.hostsDir, ref);
+      const req = { image: { image: ref }, ...(pullOpts.auth ? { auth: pullOpts.auth } : {}) };
+      const res = await call(stub.PullImage, req, pullOpts.timeoutMs ?? 120_000);
       return res.imageRef;
     },
     async imageStatus(ref) {

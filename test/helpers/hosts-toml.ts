@@ -1,7 +1,8 @@
 // Writes containerd registry host configs (`<config_path>/<registry>/hosts.toml`), the file K3s renders from
 // registries.yaml and that both the CRI plugin (config_path) and `ctr --hosts-dir` read.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'smol-toml';
 
 export type HostCapability = 'pull' | 'resolve' | 'push';
 
@@ -54,4 +55,41 @@ export function writeHostsToml(hostsDir: string, registry: string, opts: HostsTo
   const file = join(dir, 'hosts.toml');
   writeFileSync(file, renderHostsToml(opts));
   return file;
+}
+
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
+const LOOPBACK_URL = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/;
+
+export const isLoopbackHost = (host: string): boolean => LOOPBACK_HOST.test(host);
+
+/** Registry host of an image reference (`docker://` optional), with Docker Hub's implicit default. */
+export function registryOf(ref: string): string {
+  const name = ref.replace(/^docker:\/\//, '');
+  const first = name.split('/')[0] ?? '';
+  return name.includes('/') && (/[.:]/.test(first) || first === 'localhost') ? first : 'docker.io';
+}
+
+/**
+ * Throws unless containerd pulling `ref` with this hosts dir can only reach loopback: the hosts.toml it would
+ * pick must name nothing but loopback URLs; with none, containerd contacts the registry itself.
+ */
+export function assertLoopbackOnly(hostsDir: string, ref: string): void {
+  const registry = registryOf(ref);
+  const port = /^(.*):(\d+)$/.exec(registry);
+  // containerd 1.6 lookup order: <host>_<port>_, <host>:<port>, _default.
+  const candidates = [
+    ...(port ? [join(hostsDir, `${port[1]}_${port[2]}_`, 'hosts.toml')] : []),
+    join(hostsDir, registry, 'hosts.toml'),
+    join(hostsDir, '_default', 'hosts.toml'),
+  ];
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) {
+    if (isLoopbackHost(registry)) return;
+    throw new Error(`no hosts.toml for ${registry} in ${hostsDir}: containerd would contact ${registry} directly`);
+  }
+  const doc = parse(readFileSync(file, 'utf8')) as { server?: unknown; host?: Record<string, unknown> };
+  // Without `server`, containerd falls back to the registry itself.
+  const server = typeof doc.server === 'string' ? doc.server : `https://${registry}`;
+  const outside = [server, ...Object.keys(doc.host ?? {})].filter((u) => !LOOPBACK_URL.test(u));
+  if (outside.length > 0) throw new Error(`${file} lets a pull of ${ref} leave this machine: ${outside.join(', ')}`);
 }
