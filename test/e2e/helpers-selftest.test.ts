@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, request, type Dispatcher } from 'undici';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
+import { startBlackhole, startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { buildImage, buildIndex, buildLargeLayerImage, sha256, type BuiltImage, type BuiltIndex } from '../helpers/images.js';
 import { pushImage, pushIndex, RegistrySession } from '../helpers/push.js';
+import { deadPort } from '../helpers/ports.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const run = promisify(execFile);
@@ -48,20 +50,24 @@ async function skopeoRaw(host: string, ref: string, creds?: string): Promise<Buf
   return stdout;
 }
 
+let oci: BuiltImage, docker: BuiltImage, large: BuiltImage, ociIndex: BuiltIndex, dockerList: BuiltIndex;
+
+beforeAll(async () => {
+  oci = await buildImage({ format: 'oci' });
+  docker = await buildImage({ format: 'docker' });
+  const platforms = [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }];
+  ociIndex = await buildIndex({ format: 'oci', platforms });
+  dockerList = await buildIndex({ format: 'docker', platforms });
+  large = await buildLargeLayerImage({ format: 'oci', sizeBytes: 50 * 1024 * 1024, seed: 7, dir: makeTmpDir() });
+}, 60_000);
+
 describe('test helpers against real CNCF Distribution', () => {
   let plain: Distribution, basic: Distribution, token: Distribution;
-  let oci: BuiltImage, docker: BuiltImage, large: BuiltImage, ociIndex: BuiltIndex, dockerList: BuiltIndex;
 
   beforeAll(async () => {
     [plain, basic, token] = await Promise.all([
       startDistribution(), startDistribution({ auth: 'htpasswd' }), startDistribution({ auth: 'token' }),
     ]);
-    oci = await buildImage({ format: 'oci' });
-    docker = await buildImage({ format: 'docker' });
-    const platforms = [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }];
-    ociIndex = await buildIndex({ format: 'oci', platforms });
-    dockerList = await buildIndex({ format: 'docker', platforms });
-    large = await buildLargeLayerImage({ format: 'oci', sizeBytes: 50 * 1024 * 1024, seed: 7, dir: makeTmpDir() });
   }, 60_000);
 
   afterAll(async () => {
@@ -163,5 +169,143 @@ describe('test helpers against real CNCF Distribution', () => {
     await bad.body.dump();
     expect(bad.statusCode).toBe(401);
     expect(server.requests().filter((r) => r.method === 'POST').map((r) => r.grantType)).toEqual(['password', 'refresh_token', 'password']);
+  }, 60_000);
+});
+
+/** Reads a body until it ends or fails; returns the bytes that arrived and the error, if any. */
+async function drain(res: Dispatcher.ResponseData): Promise<{ data: Buffer; error?: { code?: string } }> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of res.body) chunks.push(chunk as Buffer);
+    return { data: Buffer.concat(chunks) };
+  } catch (error) {
+    return { data: Buffer.concat(chunks), error: error as { code?: string } };
+  }
+}
+
+describe('fault upstream', () => {
+  let up: FaultUpstream;
+  const blobPath = (digest: string) => `/v2/big/layer/blobs/${digest}`;
+  const smallLayer = () => oci.layers[0]!;
+
+  beforeAll(async () => {
+    up = await startFaultUpstream();
+    up.add('library/small', '1.0', oci);
+    up.add('library/small', '2.0', docker);
+    up.add('library/multi', '1.0', ociIndex);
+    up.add('big/layer', '1.0', large);
+  });
+  afterEach(() => up.clearFaults());
+  afterAll(async () => up?.close());
+
+  it('speaks the registry API: ping, manifests, HEAD, blobs, ranges, tags, error JSON', async () => {
+    const ping = await request(`${up.url}/v2/`);
+    expect([ping.statusCode, await ping.body.text()]).toEqual([200, '{}']);
+    const head = await request(`${up.url}/v2/library/small/manifests/1.0`, { method: 'HEAD' });
+    await head.body.dump();
+    expect(head.headers).toMatchObject({
+      'docker-content-digest': oci.manifestDigest, 'content-type': oci.mediaType, 'content-length': String(oci.manifest.length),
+    });
+    const session = new RegistrySession(up.url);
+    await expectIndex(session, 'library/multi', '1.0', ociIndex);
+    await expectImage(session, 'big/layer', '1.0', large);
+    const layer = smallLayer();
+    const ranged = await request(`${up.url}/v2/library/small/blobs/${layer.digest}`, { headers: { range: 'bytes=10-19' } });
+    expect(ranged.statusCode).toBe(206);
+    expect(ranged.headers['content-range']).toBe(`bytes 10-19/${layer.size}`);
+    expect(Buffer.from(await ranged.body.arrayBuffer()).equals(layer.data!.subarray(10, 20))).toBe(true);
+    const unsatisfiable = await request(`${up.url}/v2/library/small/blobs/${layer.digest}`, { headers: { range: `bytes=${layer.size}-` } });
+    await unsatisfiable.body.dump();
+    expect(unsatisfiable.statusCode).toBe(416);
+    const tags = await request(`${up.url}/v2/library/small/tags/list?n=1`);
+    expect(await tags.body.json()).toEqual({ name: 'library/small', tags: ['1.0'] });
+    expect(tags.headers.link).toBe('</v2/library/small/tags/list?n=1&last=1.0>; rel="next"');
+    const missing = await request(`${up.url}/v2/library/small/manifests/nope`);
+    expect(missing.statusCode).toBe(404);
+    expect(await missing.body.json()).toMatchObject({ errors: [{ code: 'MANIFEST_UNKNOWN' }] });
+    expect(up.count('HEAD', /\/manifests\/1\.0$/)).toBe(1);
+  }, 60_000);
+
+  it('is readable by real clients: skopeo and Distribution in proxy mode', async () => {
+    expect((await skopeoRaw(up.host, 'library/small:2.0')).equals(docker.manifest)).toBe(true);
+    const proxy = await startDistribution({ proxyRemoteUrl: up.url });
+    try {
+      await expectImage(new RegistrySession(proxy.url), 'library/small', '1.0', oci);
+      expect(up.count('GET', new RegExp(`/blobs/${smallLayer().digest}$`))).toBeGreaterThanOrEqual(1);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('injects statuses, a limited number of times', async () => {
+    up.fault({ method: 'GET', path: /\/manifests\/1\.0$/ }, { kind: 'status', status: 500 }, 1);
+    up.fault({ path: /\/tags\/list/ }, { kind: 'status', status: 429, headers: { 'retry-after': '7' } });
+    up.fault({ method: 'HEAD', path: /\/blobs\// }, { kind: 'status', status: 404 });
+    const head = await request(`${up.url}/v2/library/small/blobs/${smallLayer().digest}`, { method: 'HEAD' });
+    await head.body.dump();
+    expect(head.statusCode).toBe(404);
+    const statuses = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await request(`${up.url}/v2/library/small/manifests/1.0`);
+      statuses.push(res.statusCode);
+      await res.body.dump();
+    }
+    expect(statuses).toEqual([500, 200]);
+    const limited = await request(`${up.url}/v2/library/small/tags/list`);
+    expect([limited.statusCode, limited.headers['retry-after']]).toEqual([429, '7']);
+    expect(await limited.body.json()).toMatchObject({ errors: [{ code: 'TOOMANYREQUESTS' }] });
+  }, 60_000);
+
+  it('stalls before headers and in the middle of a body', async () => {
+    up.fault({ path: /\/manifests\// }, { kind: 'stall-headers' });
+    await expect(request(`${up.url}/v2/library/small/manifests/1.0`, { headersTimeout: 300 }))
+      .rejects.toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
+    up.fault({ path: /\/blobs\// }, { kind: 'stall-body', afterBytes: 100_000 });
+    const res = await request(`${up.url}${blobPath(large.layers[0]!.digest)}`, { bodyTimeout: 300 });
+    expect(res.headers['content-length']).toBe(String(large.layers[0]!.size));
+    const { data, error } = await drain(res);
+    expect([data.length, error?.code]).toEqual([100_000, 'UND_ERR_BODY_TIMEOUT']);
+  }, 60_000);
+
+  it('resets the connection after some bytes', async () => {
+    up.fault({ path: /\/blobs\// }, { kind: 'reset-body', afterBytes: 65_536 }, 1);
+    const { data, error } = await drain(await request(`${up.url}${blobPath(large.layers[0]!.digest)}`));
+    expect(error).toBeDefined();
+    expect(data.length).toBeLessThanOrEqual(65_536);
+    expect(await blobDigest(new RegistrySession(up.url), 'big/layer', large.layers[0]!.digest)).toBe(large.layers[0]!.digest);
+  }, 60_000);
+
+  it('corrupts one byte and ignores Range on request', async () => {
+    const layer = smallLayer();
+    up.fault({ path: /\/blobs\// }, { kind: 'corrupt', atByte: 5 }, 1);
+    const corrupted = Buffer.from(await (await request(`${up.url}/v2/library/small/blobs/${layer.digest}`)).body.arrayBuffer());
+    expect(corrupted.length).toBe(layer.size);
+    expect(sha256(corrupted)).not.toBe(layer.digest);
+    expect([...corrupted].filter((b, i) => b !== layer.data![i])).toHaveLength(1);
+    up.fault({ path: /\/blobs\// }, { kind: 'ignore-range' });
+    const res = await request(`${up.url}/v2/library/small/blobs/${layer.digest}`, { headers: { range: 'bytes=10-' } });
+    expect(res.statusCode).toBe(200);
+    expect(sha256(Buffer.from(await res.body.arrayBuffer()))).toBe(layer.digest);
+  }, 60_000);
+
+  it('serves TLS with its own CA; blackholes time out; dead ports refuse', async () => {
+    const tlsUp = await startFaultUpstream({ tls: true });
+    const tlsHole = await startBlackhole({ tls: true });
+    const plainHole = await startBlackhole();
+    const trusting = new Agent({ connect: { ca: tlsUp.ca } });
+    const impatient = new Agent({ connect: { timeout: 300 } });
+    try {
+      tlsUp.add('library/small', '1.0', oci);
+      expect(tlsUp.url).toMatch(/^https:\/\//);
+      const res = await request(`${tlsUp.url}/v2/library/small/manifests/1.0`, { dispatcher: trusting });
+      expect(Buffer.from(await res.body.arrayBuffer()).equals(oci.manifest)).toBe(true);
+      expect((await skopeoRaw(tlsUp.host, 'library/small:1.0')).equals(oci.manifest)).toBe(true);
+      await expect(request(`${tlsHole.url}/v2/`, { dispatcher: impatient })).rejects.toMatchObject({ code: 'UND_ERR_CONNECT_TIMEOUT' });
+      await expect(request(`${plainHole.url}/v2/`, { headersTimeout: 300 })).rejects.toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
+      expect([tlsHole.connections(), plainHole.connections()]).toEqual([1, 1]);
+      await expect(request(`http://127.0.0.1:${await deadPort()}/v2/`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    } finally {
+      await Promise.all([trusting.close(), impatient.close(), tlsUp.close(), tlsHole.close(), plainHole.close()]);
+    }
   }, 60_000);
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import YAML from 'yaml';
 import { freePort } from './ports.js';
-import { makeTmpDir, removeTmpDir } from './tmp.js';
+import { atProcessExit, makeTmpDir, removeTmpDir } from './tmp.js';
 import { startTokenServer, type TokenServer } from './token-server.js';
 
 export const DISTRIBUTION_BIN = process.env.OCIMIRROR_DISTRIBUTION_BIN ?? '/usr/bin/docker-registry';
@@ -31,9 +31,9 @@ export interface Distribution {
   close(): Promise<void>;
 }
 
-// Children outlive a crashed test worker unless killed here; 'exit' handlers must be synchronous.
+// Children outlive a test worker that vitest SIGTERMs (or that crashes) unless killed here.
 const running = new Set<ChildProcess>();
-process.once('exit', () => { for (const child of running) child.kill('SIGKILL'); });
+atProcessExit(() => { for (const child of running) child.kill('SIGKILL'); });
 
 // gorilla/handlers combined log: 127.0.0.1 - - [date] "GET /v2/ HTTP/1.1" 200 2 "referer" "agent"
 const ACCESS_LINE = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/;
