@@ -1,5 +1,5 @@
 // buildApp(config, deps) without listening: routes, the OCI error handler and one access-log line per request.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { OciError } from '../oci/errors.js';
 import type { RegistryService } from '../oci/service.js';
@@ -23,7 +23,8 @@ export interface AppDeps {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // One access line per request is written by our onResponse hook instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },

@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { Upstreams } from '../upstream/upstreams.js';
 import { ProxyService } from '../upstream/service.js';
+import { FsBlobStore } from '../cache/fs-store.js';
+import { CachingService } from '../cache/service.js';
 import { buildApp } from './app.js';
 import { createLogger } from './logger.js';
 
@@ -14,6 +16,7 @@ export interface RunningProxy {
   url: string;
   port: number;
   upstreams: Upstreams;
+  service: CachingService;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -22,7 +25,12 @@ export async function startProxy(config: Config, opts: { logger?: Logger } = {})
   const logger = opts.logger ?? createLogger(config.log.level);
   const via = `1.1 ocimirror-${randomBytes(6).toString('hex')}`;
   const upstreams = new Upstreams(config, logger, via);
-  const service = new ProxyService(upstreams, config.upstream.failureStatus);
+  const proxy = new ProxyService(upstreams, config.upstream.failureStatus);
+  const store = new FsBlobStore(config.cache.dir);
+  await store.init();
+  const service = new CachingService(store, proxy, config, logger);
+  const cacheState = await service.init();
+  logger.info({ dir: config.cache.dir, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
   const https = config.server.tls ? { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) } : undefined;
   const app = buildApp({
     service,
@@ -38,7 +46,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger } = {})
   const url = `${https ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
   logger.info({ url, mirrors: upstreams.configured(), defaultRegistry: config.defaultRegistry }, 'ocimirror listening');
   return {
-    app, url, port, upstreams, logger,
+    app, url, port, upstreams, logger, service,
     async close() {
       await app.close();
       await upstreams.close();

@@ -108,9 +108,9 @@ export class ProxyService implements RegistryService {
 export function upstreamFailure(err: AllEndpointsFailed, notFound: ErrorCode, failureStatus: 503 | 504 | 404, earlier: Attempt[] = []): OciError {
   const attempts = [...earlier, ...err.attempts];
   const detail = { registry: err.registry, attempts: attempts.map(describeAttempt) };
-  if (err.allNotFound && earlier.length === 0) return new OciError(notFound, detail);
-  if (failureStatus === 404) return new OciError(notFound, detail, { message: 'no endpoint could serve this (answering 404 for old containerd)' });
-  return new OciError('UNAVAILABLE', detail, { status: failureStatus, message: `no upstream endpoint of ${err.registry} could serve the request` });
+  if (err.allNotFound && earlier.length === 0) return new OciError(notFound, detail, { cause: err });
+  if (failureStatus === 404) return new OciError(notFound, detail, { cause: err, message: 'no endpoint could serve this (answering 404 for old containerd)' });
+  return new OciError('UNAVAILABLE', detail, { cause: err, status: failureStatus, message: `no upstream endpoint of ${err.registry} could serve the request` });
 }
 
 function pickMediaType(contentType: string | undefined, body: Buffer): string {

@@ -1,0 +1,101 @@
+// Blobs: warm from the store, cold through one shared BlobFill per digest. HEAD on a cold blob asks upstream
+// with HEAD — no download.
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { OciError } from '../oci/errors.js';
+import { resolveRange, type BlobRequest, type BlobResult } from '../oci/service.js';
+import type { ProxyService } from '../upstream/service.js';
+import type { BlobStore } from './blob-store.js';
+import { BlobFill } from './fill.js';
+import { FillReader } from './fill-reader.js';
+import type { CacheIndex } from './index.js';
+import type { CacheStats } from './stats.js';
+
+export class BlobCache {
+  private readonly fills = new Map<string, BlobFill>();
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly index: CacheIndex,
+    private readonly upstream: ProxyService,
+    private readonly stats: CacheStats,
+    private readonly log: Logger,
+    private readonly opts: { fillTimeoutMs: number; failureStatus: 503 | 504 | 404 },
+  ) {}
+
+  get fillsInProgress(): number {
+    return this.fills.size;
+  }
+
+  async blob(req: BlobRequest): Promise<BlobResult & { cache: 'hit' | 'miss' | 'joined' }> {
+    const size = this.index.use(req.digest);
+    if (size !== undefined) return this.fromStore(req, size);
+    const running = this.fills.get(req.digest);
+    if (req.method === 'HEAD') {
+      if (running?.size !== undefined) return { digest: req.digest, size: running.size, endpoint: running.endpoint ?? 'fill', cache: 'joined' };
+      const head = await this.upstream.blob(req);
+      return { ...head, cache: 'miss' };
+    }
+    const fill = running ?? this.startFill(req.digest, req.registry, req.repo);
+    const total = await fill.whenSized();
+    this.stats.misses.blob++;
+    const range = req.range ? resolveRange(req.range, total) : { start: 0, end: total - 1 };
+    const base = { digest: req.digest, size: total, endpoint: fill.endpoint ?? 'fill', attempts: fill.attempts, cache: running ? 'joined' as const : 'miss' as const };
+    if (!range) return base;
+    const reader = new FillReader(fill, range.start, total === 0 ? -1 : range.end);
+    reader.on('data', (c: Buffer) => { this.stats.bytesFromUpstream += c.length; });
+    return { ...base, stream: reader, ...(req.range ? { range } : {}) };
+  }
+
+  private async fromStore(req: BlobRequest, size: number): Promise<BlobResult & { cache: 'hit' }> {
+    this.stats.hits.blob++;
+    const base = { digest: req.digest, size, endpoint: 'cache', cache: 'hit' as const };
+    if (req.method === 'HEAD') return base;
+    const range = req.range ? resolveRange(req.range, size) : size > 0 ? { start: 0, end: size - 1 } : undefined;
+    if (req.range && !range) return base;
+    const unpin = this.index.pin(req.digest);
+    try {
+      const stream = range ? await this.store.open(req.digest, range) : Readable.from([]);
+      stream.once('close', unpin);
+      stream.on('data', (c: Buffer) => { this.stats.bytesFromCache += c.length; });
+      return { ...base, stream, ...(req.range && range ? { range } : {}) };
+    } catch (err) {
+      unpin();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        // Deleted behind our back (manual clean-up): forget it and fetch again.
+        this.index.forget(req.digest);
+        return this.blob(req) as Promise<BlobResult & { cache: 'hit' }>;
+      }
+      throw err;
+    }
+  }
+
+  private startFill(digest: string, registry: string, repo: string, skip?: BlobFill['retrySkip'], isRetry = false): BlobFill {
+    const mirror = this.upstream.mirror(registry);
+    const fill = new BlobFill({
+      digest, repo, mirror, store: this.store, log: this.log, fillTimeoutMs: this.opts.fillTimeoutMs, failureStatus: this.opts.failureStatus,
+      ...(skip ? { skip } : {}),
+    });
+    this.fills.set(digest, fill);
+    this.stats.fillsStarted++;
+    fill.once('done', () => {
+      this.fills.delete(digest);
+      if (fill.stored) this.index.add(digest, fill.stored.size);
+    });
+    fill.once('failed', () => {
+      this.fills.delete(digest);
+      this.stats.fillsFailed++;
+      this.log.warn({ digest, registry, repo, error: fill.error?.message }, 'blob fill failed; nothing cached');
+      // A corrupt transfer is retried once on the next endpoint, so the next client gets good bytes.
+      if (fill.retrySkip && !isRetry && !this.fills.has(digest)) {
+        const retry = this.startFill(digest, registry, repo, fill.retrySkip, true);
+        retry.on('failed', () => undefined);
+      }
+    });
+    return fill.start();
+  }
+}
+
+export function isOutage(err: unknown): boolean {
+  return err instanceof OciError && (err.status >= 500 || err.code === 'UNAVAILABLE' || (err.cause as { allNotFound?: boolean } | undefined)?.allNotFound === false);
+}

@@ -1,0 +1,52 @@
+// Content-addressed storage for blobs and manifests. A writer becomes visible only after commit() has checked
+// size and digest; every implementation (filesystem, later S3) runs the contract suite in test/contract/.
+import type { Readable } from 'node:stream';
+
+export interface StoredBlob {
+  digest: string;
+  size: number;
+  /** Last access (ms since epoch) as persisted, for LRU order across restarts. */
+  accessedAt: number;
+}
+
+export interface BlobWriter {
+  /** Appends bytes; resolves when they are durably queued (backpressure). */
+  write(chunk: Buffer): Promise<void>;
+  /** Bytes written so far. */
+  readonly written: number;
+  /** Reads back bytes already written (for clients following a fill as it arrives). */
+  read(position: number, length: number): Promise<Buffer>;
+  /** Verifies size and digest, makes the blob durable and visible; throws (and discards) on a mismatch. */
+  commit(expectedSize?: number): Promise<StoredBlob>;
+  /** Discards everything written. */
+  abort(): Promise<void>;
+  /** Releases the writer's resources after commit, once nobody reads through it any more. */
+  close(): Promise<void>;
+}
+
+export interface BlobStore {
+  stat(digest: string): Promise<StoredBlob | undefined>;
+  /** Streams [start, end] (inclusive) of a committed blob. */
+  open(digest: string, range?: { start: number; end: number }): Promise<Readable>;
+  /** Reads a small committed blob whole (manifests). */
+  readAll(digest: string): Promise<Buffer | undefined>;
+  /** Stores a small verified payload in one go (manifests). */
+  put(digest: string, data: Buffer): Promise<StoredBlob>;
+  createWriter(digest: string): Promise<BlobWriter>;
+  delete(digest: string): Promise<void>;
+  /** Records an access so LRU order survives a restart (implementations may throttle). */
+  touch(digest: string): Promise<void>;
+  /** Every committed blob, for rebuilding the index at start-up. */
+  list(): AsyncIterable<StoredBlob>;
+  /** Removes leftovers of interrupted writes (after a crash). Returns how many were removed. */
+  recover(): Promise<number>;
+}
+
+export class DigestMismatchError extends Error {
+  override readonly name = 'DigestMismatchError';
+  constructor(readonly expected: string, readonly actual: string, readonly expectedSize?: number, readonly actualSize?: number) {
+    super(expectedSize !== undefined && actualSize !== expectedSize
+      ? `size mismatch for ${expected}: expected ${expectedSize} bytes, got ${actualSize}`
+      : `digest mismatch: expected ${expected}, got ${actual}`);
+  }
+}

@@ -1,0 +1,163 @@
+// The embedded filesystem store: <dir>/blobs/sha256/ab/<hex>. Writes go to <dir>/tmp, are hashed as they
+// arrive, fsynced, and renamed into place only when size and digest match — a crash leaves only tmp files,
+// which recover() removes.
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { algorithmOf } from '../oci/digest.js';
+import { isDigest } from '../oci/names.js';
+import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
+
+const TOUCH_EVERY_MS = 60_000;
+
+export class FsBlobStore implements BlobStore {
+  private readonly lastTouch = new Map<string, number>();
+
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(join(this.dir, 'tmp'), { recursive: true });
+    await mkdir(join(this.dir, 'blobs'), { recursive: true });
+  }
+
+  /** Digests are validated before they become paths: nothing else ever reaches the disk. */
+  path(digest: string): string {
+    if (!isDigest(digest)) throw new Error(`refusing a path for invalid digest ${JSON.stringify(digest)}`);
+    const [alg, hex] = digest.split(':') as [string, string];
+    return join(this.dir, 'blobs', alg, hex.slice(0, 2), hex);
+  }
+
+  async stat(digest: string): Promise<StoredBlob | undefined> {
+    try {
+      const s = await stat(this.path(digest));
+      return { digest, size: s.size, accessedAt: s.mtimeMs };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async open(digest: string, range?: { start: number; end: number }): Promise<Readable> {
+    const handle = await open(this.path(digest), 'r');
+    return createReadStream('', { fd: handle.fd, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024 });
+  }
+
+  async readAll(digest: string): Promise<Buffer | undefined> {
+    try { return await readFile(this.path(digest)); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async put(digest: string, data: Buffer): Promise<StoredBlob> {
+    const w = await this.createWriter(digest);
+    try {
+      await w.write(data);
+      return await w.commit(data.length);
+    } catch (e) {
+      await w.abort();
+      throw e;
+    }
+  }
+
+  async createWriter(digest: string): Promise<BlobWriter> {
+    const final = this.path(digest);
+    const tmp = join(this.dir, 'tmp', `${digest.replace(':', '-')}.${randomBytes(6).toString('hex')}`);
+    const handle = await open(tmp, 'w+');
+    return new FsBlobWriter(digest, tmp, final, handle);
+  }
+
+  async delete(digest: string): Promise<void> {
+    this.lastTouch.delete(digest);
+    await rm(this.path(digest), { force: true });
+  }
+
+  async touch(digest: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.lastTouch.get(digest) ?? 0) < TOUCH_EVERY_MS) return;
+    this.lastTouch.set(digest, now);
+    const d = new Date(now);
+    await utimes(this.path(digest), d, d).catch(() => undefined);
+  }
+
+  async *list(): AsyncIterable<StoredBlob> {
+    for (const alg of await readdir(join(this.dir, 'blobs')).catch(() => [] as string[])) {
+      for (const prefix of await readdir(join(this.dir, 'blobs', alg)).catch(() => [] as string[])) {
+        for (const hex of await readdir(join(this.dir, 'blobs', alg, prefix)).catch(() => [] as string[])) {
+          const digest = `${alg}:${hex}`;
+          if (!isDigest(digest)) continue;
+          const s = await stat(join(this.dir, 'blobs', alg, prefix, hex)).catch(() => undefined);
+          if (s?.isFile()) yield { digest, size: s.size, accessedAt: s.mtimeMs };
+        }
+      }
+    }
+  }
+
+  async recover(): Promise<number> {
+    const entries = await readdir(join(this.dir, 'tmp')).catch(() => [] as string[]);
+    await Promise.all(entries.map((e) => rm(join(this.dir, 'tmp', e), { force: true, recursive: true })));
+    return entries.length;
+  }
+}
+
+class FsBlobWriter implements BlobWriter {
+  private readonly hash: Hash;
+  private position = 0;
+  private done = false;
+
+  constructor(readonly digest: string, private readonly tmp: string, private readonly final: string, private readonly handle: FileHandle) {
+    this.hash = createHash(algorithmOf(digest));
+  }
+
+  get written(): number {
+    return this.position;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      const { bytesWritten } = await this.handle.write(chunk, off, chunk.length - off, this.position + off);
+      off += bytesWritten;
+    }
+    this.hash.update(chunk);
+    this.position += chunk.length;
+  }
+
+  async read(position: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    const { bytesRead } = await this.handle.read(buf, 0, length, position);
+    return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+  }
+
+  async commit(expectedSize?: number): Promise<StoredBlob> {
+    const actual = `${algorithmOf(this.digest)}:${this.hash.digest('hex')}`;
+    if (actual !== this.digest || (expectedSize !== undefined && expectedSize !== this.position)) {
+      await this.abort();
+      throw new DigestMismatchError(this.digest, actual, expectedSize, this.position);
+    }
+    await this.handle.sync();
+    const dir = this.final.slice(0, this.final.lastIndexOf('/'));
+    await mkdir(dir, { recursive: true });
+    await rename(this.tmp, this.final);
+    // fsync the directory so the rename itself survives a crash.
+    const d = await open(dir, 'r');
+    await d.sync().finally(() => d.close());
+    this.done = true;
+    // Readers following the fill may still hold this handle; it closes when they are done (see BlobFill).
+    return { digest: this.digest, size: this.position, accessedAt: Date.now() };
+  }
+
+  /** Closes the file handle (after commit, once no reader needs it). */
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.handle.close().catch(() => undefined);
+    await rm(this.tmp, { force: true });
+  }
+}

@@ -1,0 +1,12 @@
+// Counters the cache keeps for /metrics and the benchmark; plain numbers, read on scrape.
+export class CacheStats {
+  hits = { blob: 0, manifest: 0 };
+  misses = { blob: 0, manifest: 0 };
+  bytesFromCache = 0;
+  bytesFromUpstream = 0;
+  evictions = 0;
+  evictedBytes = 0;
+  fillsStarted = 0;
+  fillsFailed = 0;
+  staleServed = 0;
+}
