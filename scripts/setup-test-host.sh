@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite runs for real: CNCF Distribution (the upstream), skopeo,
+# containerd (ctr + CRI), podman, htpasswd, openssl, docker-compose (only to validate the compose file).
+# Debian 12 / Ubuntu; needs root (uses sudo when not root). Safe to run again.
+set -euo pipefail
+PKGS=(docker-registry skopeo containerd podman apache2-utils openssl docker-compose ca-certificates)
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "setup-test-host: run as root (or install sudo)" >&2; exit 1; }
+  SUDO=sudo
+fi
+missing=()
+for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup-test-host: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian's postinst may start a registry or containerd under systemd; the tests start their own on loopback.
+for bin in docker-registry skopeo containerd ctr podman htpasswd openssl; do command -v "$bin" >/dev/null || { echo "setup-test-host: $bin missing after install" >&2; exit 1; }; done
+echo "setup-test-host: ok"
