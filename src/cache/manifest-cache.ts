@@ -59,13 +59,15 @@ export class ManifestCache {
     try {
       return await this.once(`t:${req.method}:${JSON.stringify(key)}`, () => this.revalidate(req, key, mapping));
     } catch (err) {
-      if (!mapping || !isOutage(err)) throw err;
-      const stale = await this.fromMapping(req, mapping);
+      if (!isOutage(err)) throw err;
+      const last = mapping ?? (await this.tags.getAny(key));
+      if (!last || !accepts(req.accept, last.mediaType)) throw err;
+      const stale = await this.fromMapping(req, last);
       if (!stale) throw err;
       const id = `${req.registry}/${req.repo}:${req.ref}`;
       if (!this.staleWarned.has(id)) {
         this.staleWarned.add(id);
-        this.log.warn({ registry: req.registry, repo: req.repo, tag: req.ref, digest: mapping.digest }, 'every upstream failed; serving the last known manifest for this tag');
+        this.log.warn({ registry: req.registry, repo: req.repo, tag: req.ref, digest: last.digest }, 'every upstream failed; serving the last known manifest for this tag');
       }
       this.stats.staleServed++;
       return { ...stale, warning: STALE_WARNING, cache: 'stale' };
@@ -137,4 +139,10 @@ export class ManifestCache {
     await writeFile(tmp, JSON.stringify(meta));
     await rename(tmp, file);
   }
+}
+
+/** Whether a client's Accept header admits a media type (no Accept, or a wildcard, admits anything). */
+export function accepts(accept: string, mediaType: string): boolean {
+  const types = accept.split(',').map((t) => t.split(';')[0]?.trim().toLowerCase()).filter(Boolean);
+  return types.length === 0 || types.includes('*/*') || types.includes(mediaType.toLowerCase());
 }

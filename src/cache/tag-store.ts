@@ -23,7 +23,15 @@ export class TagStore {
   constructor(private readonly dir: string) {}
 
   async get(key: TagKey): Promise<TagMapping | undefined> {
-    const file = this.file(key);
+    return this.read(this.file(key));
+  }
+
+  /** The last mapping seen for the tag under any Accept set (for serving offline to another kind of client). */
+  async getAny(key: Omit<TagKey, 'accept'>): Promise<TagMapping | undefined> {
+    return this.read(this.file({ ...key, accept: '' }, 'any'));
+  }
+
+  private async read(file: string): Promise<TagMapping | undefined> {
     const hit = this.memory.get(file);
     if (hit) return hit;
     try {
@@ -36,7 +44,11 @@ export class TagStore {
   }
 
   async set(key: TagKey, mapping: TagMapping): Promise<void> {
-    const file = this.file(key);
+    await this.write(this.file(key), mapping);
+    await this.write(this.file(key, 'any'), mapping);
+  }
+
+  private async write(file: string, mapping: TagMapping): Promise<void> {
     this.memory.set(file, mapping);
     await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
@@ -45,9 +57,9 @@ export class TagStore {
   }
 
   /** Paths are built only from validated grammar: registry host (URI-encoded), repository name and tag. */
-  private file(key: TagKey): string {
+  private file(key: TagKey, name?: string): string {
     if (!isName(key.repo) || !isTag(key.tag) || !/^[a-z0-9.:[\]-]+$/i.test(key.registry)) throw new Error('refusing an unvalidated tag key');
-    return join(this.dir, 'tags', encodeURIComponent(key.registry), key.repo, '_tags', key.tag, `${acceptKey(key.accept)}.json`);
+    return join(this.dir, 'tags', encodeURIComponent(key.registry), key.repo, '_tags', key.tag, `${name ?? acceptKey(key.accept)}.json`);
   }
 }
 
