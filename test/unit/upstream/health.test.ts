@@ -1,0 +1,60 @@
+// The circuit per endpoint: opens on consecutive failures, logs each state change once, probes back with backoff.
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { EndpointHealth } from '../../../src/upstream/health.js';
+
+function captured() {
+  const lines: { level: number; msg: string }[] = [];
+  const stream = new Writable({ write(chunk: Buffer, _e, done) { lines.push(JSON.parse(chunk.toString())); done(); } });
+  return { log: pino({ level: 'info' }, stream), lines };
+}
+
+const cfg = { failureThreshold: 2, cooldownMs: 100, maxCooldownMs: 350, probeIntervalMs: 50 };
+
+describe('EndpointHealth', () => {
+  it('opens after failureThreshold consecutive failures, and logs it once', () => {
+    const { log, lines } = captured();
+    const changes: string[] = [];
+    const h = new EndpointHealth('https://a', cfg, log, (_n, s) => changes.push(s));
+    h.recordFailure('x');
+    expect(h.isDown).toBe(false);
+    h.recordFailure('y');
+    expect(h.isDown).toBe(true);
+    for (let i = 0; i < 10; i++) h.recordFailure('z');
+    expect(lines.filter((l) => l.level === 40)).toHaveLength(1);
+    expect(changes).toEqual(['down']);
+    h.recordSuccess();
+    h.recordSuccess();
+    expect(h.isDown).toBe(false);
+    expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual(['endpoint marked down; trying it last until a probe succeeds', 'endpoint is healthy again']);
+    expect(changes).toEqual(['down', 'up']);
+  });
+
+  it('a success in between resets the count', () => {
+    const h = new EndpointHealth('https://a', cfg, pino({ level: 'silent' }));
+    h.recordFailure('x');
+    h.recordSuccess();
+    h.recordFailure('x');
+    expect(h.isDown).toBe(false);
+  });
+
+  it('is due for a probe after the cooldown; failed probes double it up to the cap', () => {
+    const h = new EndpointHealth('https://a', { ...cfg, failureThreshold: 1 }, pino({ level: 'silent' }));
+    expect(h.probeDue()).toBe(false);
+    const t0 = Date.now();
+    h.recordFailure('x');
+    expect(h.probeDue(t0 + 50)).toBe(false);
+    expect(h.probeDue(t0 + 5_000)).toBe(true);
+    const t1 = Date.now();
+    h.probeFailed('still down');
+    expect(h.probeDue(t1 + 150)).toBe(false);
+    expect(h.probeDue(t1 + 250)).toBe(true);
+    h.probeFailed('still down');
+    h.probeFailed('still down');
+    const t2 = Date.now();
+    h.probeFailed('still down');
+    expect(h.probeDue(t2 + 340)).toBe(false);
+    expect(h.probeDue(t2 + 400)).toBe(true);
+  });
+});
