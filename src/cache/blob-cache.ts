@@ -37,12 +37,19 @@ export class BlobCache {
       return { ...head, cache: 'miss' };
     }
     const fill = running ?? this.startFill(req.digest, req.registry, req.repo);
-    const total = await fill.whenSized();
+    const release = fill.acquire();
+    let total: number;
+    try {
+      total = await fill.whenSized();
+    } catch (err) {
+      release();
+      throw err;
+    }
     this.stats.misses.blob++;
     const range = req.range ? resolveRange(req.range, total) : { start: 0, end: total - 1 };
     const base = { digest: req.digest, size: total, endpoint: fill.endpoint ?? 'fill', attempts: fill.attempts, cache: running ? 'joined' as const : 'miss' as const };
-    if (!range) return base;
-    const reader = new FillReader(fill, range.start, total === 0 ? -1 : range.end);
+    if (!range) { release(); return base; }
+    const reader = new FillReader(fill, range.start, total === 0 ? -1 : range.end, release);
     reader.on('data', (c: Buffer) => { this.stats.bytesFromUpstream += c.length; });
     return { ...base, stream: reader, ...(req.range ? { range } : {}) };
   }

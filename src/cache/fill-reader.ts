@@ -11,10 +11,11 @@ export class FillReader extends Readable {
   private readonly release: () => void;
   private readonly onProgress = () => { if (this.reading) void this.pump(); };
 
-  constructor(private readonly fill: BlobFill, start: number, private readonly end: number) {
+  /** `release` comes from fill.acquire(), taken when the client joined, so the file cannot close under it. */
+  constructor(private readonly fill: BlobFill, start: number, private readonly end: number, release: () => void) {
     super({ highWaterMark: CHUNK });
     this.position = start;
-    this.release = fill.acquire();
+    this.release = release;
     fill.on('progress', this.onProgress);
   }
 
@@ -30,8 +31,14 @@ export class FillReader extends Readable {
     this.pumping = true;
     try {
       while (this.reading && !this.destroyed) {
-        if (this.position > this.end) { this.push(null); this.cleanup(); return; }
         if (this.fill.state === 'failed') { this.destroy(this.fill.error ?? new Error('blob fill failed')); return; }
+        if (this.position > this.end) {
+          // A range that reaches the blob's end (or an empty blob) ends only after the digest was verified.
+          if (this.end >= (this.fill.size ?? 0) - 1 && this.fill.state !== 'done') return;
+          this.push(null);
+          this.cleanup();
+          return;
+        }
         const available = Math.min(this.fill.readable, this.end + 1) - this.position;
         if (available <= 0) return; // wait for the next 'progress'
         const buf = await this.fill.read(this.position, Math.min(available, CHUNK));
