@@ -2,7 +2,6 @@
 // arrive, fsynced, and renamed into place only when size and digest match — a crash leaves only tmp files,
 // which recover() removes.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -41,7 +40,8 @@ export class FsBlobStore implements BlobStore {
 
   async open(digest: string, range?: { start: number; end: number }): Promise<Readable> {
     const handle = await open(this.path(digest), 'r');
-    return createReadStream('', { fd: handle.fd, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024 });
+    // The stream owns the FileHandle (never its raw fd: the handle would close it again when collected).
+    return handle.createReadStream({ autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024 });
   }
 
   async readAll(digest: string): Promise<Buffer | undefined> {

@@ -25,7 +25,13 @@ export function parseYaml(file: string, text: string): { root: Node | null; w: W
   return { root: doc.contents as Node | null, w };
 }
 
-export function loadConfig(file: string, overrides: { listen?: string } = {}): Config {
+export interface LoadOptions {
+  listen?: string;
+  /** false: do not require TLS files to exist (generating node configs on a workstation). */
+  checkFiles?: boolean;
+}
+
+export function loadConfig(file: string, overrides: LoadOptions = {}): Config {
   let text: string;
   try { text = readFileSync(file, 'utf8'); } catch (e) {
     throw new ConfigError([`${file}: cannot read the configuration: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
@@ -33,7 +39,7 @@ export function loadConfig(file: string, overrides: { listen?: string } = {}): C
   return parseConfig(file, text, overrides);
 }
 
-export function parseConfig(file: string, text: string, overrides: { listen?: string } = {}): Config {
+export function parseConfig(file: string, text: string, overrides: LoadOptions = {}): Config {
   const { root, w } = parseYaml(file, text);
   if (w.problems.length) throw new ConfigError(w.problems);
   // Relative paths resolve against the working directory, like every other path given on a command line.
@@ -69,7 +75,8 @@ export function parseConfig(file: string, text: string, overrides: { listen?: st
     const t = w.fields(tlsNode, 'server.tls', ['cert_file', 'key_file']);
     const cert = w.str(v(t, 'cert_file'), 'server.tls.cert_file');
     const key = w.str(v(t, 'key_file'), 'server.tls.key_file');
-    if (cert && key) serverTls = { cert_file: checkFile(w, v(t, 'cert_file'), 'server.tls.cert_file', base, cert), key_file: checkFile(w, v(t, 'key_file'), 'server.tls.key_file', base, key) };
+    const file = (node: Node | null | undefined, path: string, f: string) => (overrides.checkFiles === false ? resolve(base, f) : checkFile(w, node, path, base, f));
+    if (cert && key) serverTls = { cert_file: file(v(t, 'cert_file'), 'server.tls.cert_file', cert), key_file: file(v(t, 'key_file'), 'server.tls.key_file', key) };
   }
 
   const cache = w.fields(v(top, 'cache'), 'cache', CACHE_KEYS);
@@ -102,13 +109,13 @@ export function parseConfig(file: string, text: string, overrides: { listen?: st
     const p = w.str(regNode, 'registries');
     if (p !== undefined) {
       registries = resolve(base, p);
-      const loaded = loadRegistriesFile(registries);
+      const loaded = loadRegistriesFile(registries, { checkFiles: overrides.checkFiles !== false });
       mirrors = loaded.mirrors; configs = loaded.configs;
     }
   } else {
     mirrors = readMirrors(w, v(top, 'mirrors'), 'mirrors') ?? {};
     configs = readConfigs(w, v(top, 'configs'), 'configs') ?? {};
-    checkTlsFiles(w, v(top, 'configs'), configs, base);
+    if (overrides.checkFiles !== false) checkTlsFiles(w, v(top, 'configs'), configs, base);
   }
 
   const config: Config = {
