@@ -10,6 +10,8 @@ import { FsBlobStore } from '../cache/fs-store.js';
 import { CachingService } from '../cache/service.js';
 import { buildApp } from './app.js';
 import { createLogger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { healthPlugin } from './health.js';
 
 export interface RunningProxy {
   app: FastifyInstance;
@@ -31,12 +33,26 @@ export async function startProxy(config: Config, opts: { logger?: Logger } = {})
   const service = new CachingService(store, proxy, config, logger);
   const cacheState = await service.init();
   logger.info({ dir: config.cache.dir, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
+  const metrics = createMetrics({
+    cache: service,
+    endpoints: () => upstreams.allEndpoints().map((e) => ({ name: e.client.name, isDown: e.health.isDown })),
+    registryLabel: (r) => (upstreams.isConfigured(r) ? r : '*'),
+  });
+  const health = healthPlugin({
+    configSource: config.source,
+    cacheDir: config.cache.dir,
+    mirrors: () => upstreams.configured().flatMap((registry) => {
+      const mirror = upstreams.resolve(registry);
+      return mirror ? [{ registry, endpoints: mirror.endpoints.map((e) => ({ name: e.client.name, isDown: e.health.isDown })) }] : [];
+    }),
+  });
   const https = config.server.tls ? { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) } : undefined;
   const app = buildApp({
     service,
     logger,
     via,
     routing: { defaultRegistry: config.defaultRegistry, serves: (r) => upstreams.resolve(r) !== undefined, isConfigured: (r) => upstreams.isConfigured(r) },
+    plugins: [metrics.plugin, health],
     ...(https ? { https } : {}),
   });
   await app.listen({ host: config.server.listen.host, port: config.server.listen.port });

@@ -1,0 +1,124 @@
+// GET /metrics: Prometheus text from a registry of our own (never prom-client's global one, so several proxies in
+// one process — tests — do not collide). Request and upstream series are observed in an onResponse hook from the
+// per-request context; cache and endpoint series are read from their owners at scrape time.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CacheStats } from '../cache/stats.js';
+import type { Attempt } from '../upstream/fallthrough.js';
+import './context.js';
+
+export const METRICS_PATH = '/metrics';
+
+/** What /metrics reads on every scrape; narrow so a unit test can pass plain objects. */
+export interface MetricsSources {
+  cache: {
+    readonly stats: CacheStats;
+    readonly index: { readonly bytes: number; readonly entries: number; readonly maxSize: number };
+    readonly fillsInProgress: number;
+  };
+  endpoints(): { name: string; isDown: boolean }[];
+  /** Label value for a routed registry; collapse anything not configured (a "*" mirror) to keep cardinality bounded. */
+  registryLabel?(registry: string): string;
+}
+
+export interface ProxyMetrics {
+  readonly registry: Registry;
+  /** Registers GET /metrics and the hook that counts every request. */
+  plugin(app: FastifyInstance): void;
+}
+
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export function createMetrics(src: MetricsSources): ProxyMetrics {
+  const registry = new Registry();
+  const reg = { registers: [registry] };
+  collectDefaultMetrics({ register: registry, prefix: 'ocimirror_' });
+
+  const requests = new Counter({ ...reg, name: 'ocimirror_http_requests_total', help: 'HTTP requests answered, by route, method, status and routed registry', labelNames: ['route', 'method', 'status', 'registry'] });
+  const requestSeconds = new Histogram({ ...reg, name: 'ocimirror_http_request_duration_seconds', help: 'Time to answer a request (whole body sent), by route', labelNames: ['route'], buckets: SECONDS });
+  const upstreamRequests = new Counter({ ...reg, name: 'ocimirror_upstream_requests_total', help: 'Requests sent to upstream endpoints, by endpoint and status ("error" for transport failures)', labelNames: ['endpoint', 'status'] });
+  const upstreamFailures = new Counter({ ...reg, name: 'ocimirror_upstream_failures_total', help: 'Upstream attempts that made the proxy fall through (transport error, 5xx, 429, 401/403), by endpoint and reason', labelNames: ['endpoint', 'reason'] });
+  const upstreamSeconds = new Histogram({ ...reg, name: 'ocimirror_upstream_request_duration_seconds', help: 'Time from sending an upstream request to its response headers (or failure), by endpoint', labelNames: ['endpoint'], buckets: SECONDS });
+
+  // Endpoints and cache figures are owned elsewhere; mirror them on scrape rather than keeping a second count.
+  new Gauge({
+    ...reg, name: 'ocimirror_upstream_endpoint_up', help: 'Endpoint health: 1 = up, 0 = circuit open (known-dead, tried last until a probe succeeds)', labelNames: ['endpoint'],
+    collect() { this.reset(); for (const e of src.endpoints()) this.set({ endpoint: e.name }, e.isDown ? 0 : 1); },
+  });
+  const stats = () => src.cache.stats;
+  mirrorCounter(reg, 'ocimirror_cache_hits_total', 'Blob and manifest requests answered from the cache, by kind', ['kind'], (c) => {
+    c.inc({ kind: 'blob' }, stats().hits.blob); c.inc({ kind: 'manifest' }, stats().hits.manifest);
+  });
+  mirrorCounter(reg, 'ocimirror_cache_misses_total', 'Blob and manifest requests that needed an upstream (a blob joining a running fill counts too), by kind', ['kind'], (c) => {
+    c.inc({ kind: 'blob' }, stats().misses.blob); c.inc({ kind: 'manifest' }, stats().misses.manifest);
+  });
+  mirrorCounter(reg, 'ocimirror_blob_bytes_served_total', 'Blob bytes sent to clients, by source: cache (stored) or upstream (streamed from a fill)', ['source'], (c) => {
+    c.inc({ source: 'cache' }, stats().bytesFromCache); c.inc({ source: 'upstream' }, stats().bytesFromUpstream);
+  });
+  mirrorCounter(reg, 'ocimirror_cache_evictions_total', 'Blobs and manifests evicted by the size cap', [], (c) => c.inc(stats().evictions));
+  mirrorCounter(reg, 'ocimirror_cache_evicted_bytes_total', 'Bytes evicted by the size cap', [], (c) => c.inc(stats().evictedBytes));
+  mirrorCounter(reg, 'ocimirror_cache_fills_started_total', 'Upstream blob fills started', [], (c) => c.inc(stats().fillsStarted));
+  mirrorCounter(reg, 'ocimirror_cache_fills_failed_total', 'Upstream blob fills that failed (nothing cached)', [], (c) => c.inc(stats().fillsFailed));
+  mirrorCounter(reg, 'ocimirror_cache_stale_served_total', 'Tag requests answered with the last known manifest because every upstream failed', [], (c) => c.inc(stats().staleServed));
+  mirrorGauge(reg, 'ocimirror_cache_fills_in_progress', 'Blob fills currently running', () => src.cache.fillsInProgress);
+  mirrorGauge(reg, 'ocimirror_cache_size_bytes', 'Bytes held in the cache', () => src.cache.index.bytes);
+  mirrorGauge(reg, 'ocimirror_cache_entries', 'Blobs and manifests held in the cache', () => src.cache.index.entries);
+  mirrorGauge(reg, 'ocimirror_cache_max_size_bytes', 'cache.maxSize', () => src.cache.index.maxSize);
+
+  // Joined fills and cached manifests hand several requests the same attempts array: count each upstream attempt once.
+  const counted = new WeakSet<readonly Attempt[]>();
+  const observe = (req: FastifyRequest, reply: FastifyReply): void => {
+    const route = routeOf(req);
+    const registry = req.ctx?.registry ? (src.registryLabel?.(req.ctx.registry) ?? req.ctx.registry) : '';
+    requests.inc({ route, method: req.method, status: String(reply.statusCode), registry });
+    requestSeconds.observe({ route }, reply.elapsedTime / 1000);
+    const attempts = req.ctx?.attempts;
+    if (!attempts || counted.has(attempts)) return;
+    counted.add(attempts);
+    for (const a of attempts) {
+      upstreamRequests.inc({ endpoint: a.endpoint, status: a.error !== undefined ? 'error' : String(a.status) });
+      upstreamSeconds.observe({ endpoint: a.endpoint }, a.ms / 1000);
+      const reason = failureReason(a);
+      if (reason) upstreamFailures.inc({ endpoint: a.endpoint, reason });
+    }
+  };
+
+  return {
+    registry,
+    plugin(app) {
+      app.addHook('onResponse', async (req, reply) => observe(req, reply));
+      app.get(METRICS_PATH, async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+    },
+  };
+}
+
+/** A bounded route label: the API resource, or the fixed path of a non-API route. */
+export function routeOf(req: FastifyRequest): string {
+  const path = req.url.split('?', 1)[0] ?? '';
+  const api = /^\/v2\/.+\/(manifests|blobs|tags|referrers)\/[^/]+$/.exec(path);
+  if (api) return api[1] as string;
+  if (path === '/v2/' || path === '/v2') return 'base';
+  // routeOptions.url is the registered pattern (never the raw URL), or undefined for a 404.
+  return req.routeOptions?.url ?? 'unmatched';
+}
+
+/** Why an attempt counts against its endpoint; 404 is a normal fall-through, not a failure. */
+export function failureReason(a: Attempt): string | undefined {
+  if (a.error !== undefined) return 'transport';
+  const s = a.status ?? 0;
+  if (s >= 500) return '5xx';
+  if (s === 429) return '429';
+  if (s === 401 || s === 403) return 'auth';
+  return undefined;
+}
+
+type Reg = { registers: Registry[] };
+
+/** A counter whose value is another object's running total, copied on scrape. */
+function mirrorCounter(reg: Reg, name: string, help: string, labelNames: string[], fill: (c: Counter) => void): void {
+  new Counter({ ...reg, name, help, labelNames, collect() { this.reset(); fill(this); } });
+}
+
+function mirrorGauge(reg: Reg, name: string, help: string, read: () => number): void {
+  new Gauge({ ...reg, name, help, collect() { this.set(read()); } });
+}
