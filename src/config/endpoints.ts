@@ -26,17 +26,19 @@ export function normaliseEndpoint(raw: string, isDefault = false): Endpoint {
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text);
   if (m) { scheme = (m[1] as string).toLowerCase(); text = text.slice(m[0].length); }
   const u = new URL(`http://${text}`);
-  const port = u.port;
-  if (!scheme) scheme = isLocalhost(u.hostname) && port !== '443' ? 'http' : 'https';
-  const host = u.host; // URL drops default ports only for its own scheme; keep what was written
-  const writtenHost = /^[^/]+/.exec(text)?.[0] ?? host;
+  // URL hides a port equal to its scheme's default (":80"), so read the port as written.
+  const port = /:(\d+)$/.exec(/^[^/]+/.exec(text)?.[0] ?? '')?.[1] ?? '';
+  // K3s (matching containerd): only loopback *with* a port other than 443 defaults to http.
+  if (!scheme) scheme = isLocalhost(u.hostname) && port !== '' && port !== '443' ? 'http' : 'https';
+  let writtenHost = (/^[^/]+/.exec(text)?.[0] ?? u.host).toLowerCase();
+  // containerd's docker.DefaultHost: the docker.io registry is served by registry-1.docker.io.
+  if (writtenHost === 'docker.io') writtenHost = 'registry-1.docker.io';
   const path = u.pathname.replace(/\/+$/, '') ;
   const apiRoot = path === '' || path === '/v2' ? '/v2' : path;
-  return { raw, origin: `${scheme}://${writtenHost.toLowerCase()}`, apiRoot, host: writtenHost.toLowerCase(), isDefault };
+  return { raw, origin: `${scheme}://${writtenHost}`, apiRoot, host: writtenHost, isDefault };
 }
 
 /** The registry's own API endpoint: docker.io is served by registry-1.docker.io. */
 export function defaultEndpoint(registry: string): Endpoint {
-  const host = registry === 'docker.io' || registry === 'index.docker.io' ? 'registry-1.docker.io' : registry;
-  return normaliseEndpoint(host, true);
+  return normaliseEndpoint(registry === 'index.docker.io' ? 'docker.io' : registry, true);
 }

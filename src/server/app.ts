@@ -54,6 +54,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       ...(reply.raw.writableFinished ? {} : { aborted: true }),
     }, 'request');
   });
+  // Pull-only: request bodies are never read, so no content type is ever refused with 415 before our 405.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => sendError(reply, new OciError('NOT_FOUND', { path: req.url.split('?')[0] }, { message: 'not an OCI distribution API path' })));
 

@@ -30,7 +30,10 @@ export function resolveRoute(name: string, ns: string | undefined, table: Routin
   } else {
     const slash = name.indexOf('/');
     const first = slash > 0 ? name.slice(0, slash) : '';
-    if (first && (first.includes('.') || first.includes(':') || first === 'localhost') && table.serves(first.toLowerCase()) && isRegistryName(first)) {
+    if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+      // The first component names a registry (as in an image reference); an unconfigured one is refused below
+      // rather than passed to the default registry as part of a repository name.
+      if (!isRegistryName(first)) throw new OciError('NAME_INVALID', { name }, { message: `invalid registry prefix ${JSON.stringify(first)}` });
       registry = first.toLowerCase();
       repo = name.slice(slash + 1);
     } else {
