@@ -33,6 +33,8 @@ export class ProxyService implements RegistryService {
       const length = Number(headerValue(res.headers, 'content-length'));
       if (req.method === 'HEAD' && upstreamDigest && isDigest(upstreamDigest) && Number.isFinite(length) && contentType) {
         await res.body.dump().catch(() => undefined);
+        // containerd resolves tags with HEAD: refuse an oversized manifest here too, not only on GET.
+        if (length > MAX_MANIFEST_BYTES) throw new OciError('MANIFEST_INVALID', { limit: MAX_MANIFEST_BYTES, size: length }, { message: `manifest larger than ${MAX_MANIFEST_BYTES} bytes` });
         if (isDigest(req.ref) && upstreamDigest !== req.ref) { skip.add(endpoint); endpoint.health.recordFailure('HEAD digest mismatch'); continue; }
         return { digest: upstreamDigest, mediaType: contentType, size: length, endpoint: endpoint.client.name, attempts };
       }
