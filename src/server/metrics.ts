@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheStats } from '../cache/stats.js';
-import type { Attempt } from '../upstream/fallthrough.js';
+import { AllEndpointsFailed, type Attempt } from '../upstream/fallthrough.js';
 import './context.js';
 
 export const METRICS_PATH = '/metrics';
@@ -67,12 +67,14 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
 
   // Joined fills and cached manifests hand several requests the same attempts array: count each upstream attempt once.
   const counted = new WeakSet<readonly Attempt[]>();
+  // A request that failed as a whole carries its attempts on the error (AllEndpointsFailed), not in req.ctx.
+  const failedAttempts = new WeakMap<FastifyRequest, readonly Attempt[]>();
   const observe = (req: FastifyRequest, reply: FastifyReply): void => {
     const route = routeOf(req);
     const registry = req.ctx?.registry ? (src.registryLabel?.(req.ctx.registry) ?? req.ctx.registry) : '';
     requests.inc({ route, method: req.method, status: String(reply.statusCode), registry });
     requestSeconds.observe({ route }, reply.elapsedTime / 1000);
-    const attempts = req.ctx?.attempts;
+    const attempts = req.ctx?.attempts ?? failedAttempts.get(req);
     if (!attempts || counted.has(attempts)) return;
     counted.add(attempts);
     for (const a of attempts) {
@@ -86,6 +88,10 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
   return {
     registry,
     plugin(app) {
+      app.addHook('onError', async (req, _reply, error) => {
+        const cause = (error as { cause?: unknown }).cause;
+        if (cause instanceof AllEndpointsFailed) failedAttempts.set(req, cause.attempts);
+      });
       app.addHook('onResponse', async (req, reply) => observe(req, reply));
       app.get(METRICS_PATH, async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
     },

@@ -9,6 +9,8 @@ import { OciError } from '../../../src/oci/errors.js';
 import type { BlobRequest, ManifestRequest, RegistryService } from '../../../src/oci/service.js';
 import { buildApp } from '../../../src/server/app.js';
 import { createMetrics, failureReason } from '../../../src/server/metrics.js';
+import { AllEndpointsFailed } from '../../../src/upstream/fallthrough.js';
+import { upstreamFailure } from '../../../src/upstream/service.js';
 
 const DIGEST = `sha256:${'2'.repeat(64)}`;
 const MANIFEST = Buffer.from('{}');
@@ -18,6 +20,9 @@ const SHARED = [{ endpoint: 'http://dead:1', error: 'ECONNREFUSED', ms: 3 }, { e
 class StubService implements RegistryService {
   async manifest(req: ManifestRequest) {
     if (req.repo.endsWith('missing')) throw new OciError('MANIFEST_UNKNOWN');
+    if (req.repo.endsWith('down')) {
+      throw upstreamFailure(new AllEndpointsFailed('docker.io', [{ endpoint: 'http://dead:1', error: 'ECONNREFUSED', ms: 2 }, { endpoint: 'http://up:2', status: 502, ms: 9 }], false), 'MANIFEST_UNKNOWN', 503);
+    }
     return { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: MANIFEST.length, body: MANIFEST, endpoint: 'http://up:2', attempts: [{ endpoint: 'http://up:2', status: 200, ms: 12 }] };
   }
   async blob(req: BlobRequest) {
@@ -87,6 +92,15 @@ describe('/metrics', () => {
     expect(value(text, 'ocimirror_upstream_failures_total{endpoint="http://up:2",reason="transport"}')).toBeUndefined();
     expect(value(text, 'ocimirror_upstream_request_duration_seconds_count{endpoint="http://up:2"}')).toBe(1);
     expect(value(text, 'ocimirror_upstream_request_duration_seconds_sum{endpoint="http://up:2"}')).toBeCloseTo(0.04);
+  });
+
+  it('counts the attempts of a request that failed on every endpoint (they travel on the error)', async () => {
+    expect((await app.inject('/v2/library/down/manifests/1?ns=docker.io')).statusCode).toBe(503);
+    const text = await scrape();
+    expect(value(text, 'ocimirror_http_requests_total{route="manifests",method="GET",status="503",registry="docker.io"}')).toBe(1);
+    expect(value(text, 'ocimirror_upstream_failures_total{endpoint="http://dead:1",reason="transport"}')).toBe(1);
+    expect(value(text, 'ocimirror_upstream_failures_total{endpoint="http://up:2",reason="5xx"}')).toBe(1);
+    expect(value(text, 'ocimirror_upstream_requests_total{endpoint="http://up:2",status="502"}')).toBe(1);
   });
 
   it('reads cache counters, cache size and endpoint health at scrape time', async () => {
