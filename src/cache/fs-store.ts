@@ -9,11 +9,7 @@ import { algorithmOf } from '../oci/digest.js';
 import { isDigest } from '../oci/names.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
 
-const TOUCH_EVERY_MS = 60_000;
-
 export class FsBlobStore implements BlobStore {
-  private readonly lastTouch = new Map<string, number>();
-
   constructor(readonly dir: string) {}
 
   async init(): Promise<void> {
@@ -70,15 +66,12 @@ export class FsBlobStore implements BlobStore {
   }
 
   async delete(digest: string): Promise<void> {
-    this.lastTouch.delete(digest);
     await rm(this.path(digest), { force: true });
   }
 
+  /** mtime is the persisted access time: one utimes per blob or manifest served, so LRU order survives a restart. */
   async touch(digest: string): Promise<void> {
-    const now = Date.now();
-    if (now - (this.lastTouch.get(digest) ?? 0) < TOUCH_EVERY_MS) return;
-    this.lastTouch.set(digest, now);
-    const d = new Date(now);
+    const d = new Date();
     await utimes(this.path(digest), d, d).catch(() => undefined);
   }
 

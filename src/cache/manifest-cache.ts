@@ -32,11 +32,11 @@ export class ManifestCache {
     this.tags = new TagStore(dir);
   }
 
-  async manifest(req: ManifestRequest): Promise<ManifestResult & { cache?: 'hit' | 'miss' | 'stale' }> {
+  async manifest(req: ManifestRequest): Promise<ManifestResult> {
     return isDigest(req.ref) ? this.byDigest(req, req.ref) : this.byTag(req);
   }
 
-  private async byDigest(req: ManifestRequest, digest: string): Promise<ManifestResult & { cache?: 'hit' | 'miss' }> {
+  private async byDigest(req: ManifestRequest, digest: string): Promise<ManifestResult> {
     const cached = await this.cached(digest);
     if (cached) {
       this.stats.hits.manifest++;
@@ -49,7 +49,7 @@ export class ManifestCache {
     return { ...result, cache: 'miss' };
   }
 
-  private async byTag(req: ManifestRequest): Promise<ManifestResult & { cache?: 'hit' | 'miss' | 'stale' }> {
+  private async byTag(req: ManifestRequest): Promise<ManifestResult> {
     const key: TagKey = { registry: req.registry, repo: req.repo, tag: req.ref, accept: req.accept };
     const mapping = await this.tags.get(key);
     if (mapping && Date.now() - mapping.checkedAt < this.tagTtlMs) {
@@ -75,7 +75,7 @@ export class ManifestCache {
   }
 
   /** Past the TTL (or never seen): HEAD upstream; reuse what we have when the digest is unchanged. */
-  private async revalidate(req: ManifestRequest, key: TagKey, mapping: TagMapping | undefined): Promise<ManifestResult & { cache?: 'hit' | 'miss' }> {
+  private async revalidate(req: ManifestRequest, key: TagKey, mapping: TagMapping | undefined): Promise<ManifestResult> {
     this.stats.misses.manifest++;
     if (mapping || req.method === 'HEAD') {
       const head = await this.upstream.manifest({ ...req, method: 'HEAD' });

@@ -16,6 +16,8 @@ export interface Provenance {
   attempts?: { endpoint: string; status?: number; error?: string; ms: number }[];
   /** A Warning header value, e.g. when a stale manifest is served because every upstream is down. */
   warning?: string;
+  /** How the cache answered (for the access log and metrics). */
+  cache?: 'hit' | 'miss' | 'stale' | 'joined';
 }
 
 export interface ManifestRequest extends Target {

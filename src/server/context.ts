@@ -21,4 +21,5 @@ declare module 'fastify' {
 export function record(ctx: RequestContext, p: Provenance): void {
   if (p.endpoint) ctx.endpoint = p.endpoint;
   if (p.attempts) ctx.attempts = p.attempts;
+  if (p.cache) ctx.cache = p.cache;
 }

@@ -13,6 +13,14 @@ import { makeTmpDir, removeTmpDir } from '../../helpers/tmp.js';
 const data = randomBytes(200_000);
 const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const tick = () => new Promise((r) => setTimeout(r, 10));
+/** Waits for a condition the fill reaches asynchronously (file writes), without a fixed sleep. */
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await tick();
+  }
+}
 
 interface Scripted { name: string; status: number; headers: Record<string, string>; body: PassThrough; failures: string[]; requests: FetchRequest[] }
 
@@ -67,7 +75,7 @@ describe('BlobFill', () => {
     expect(await fill.whenSized()).toBe(data.length);
     const early = readAll(new FillReader(fill, 0, data.length - 1, fill.acquire()));
     one!.body.write(data);
-    await tick();
+    await until(() => fill.written === data.length);
     // Every byte has arrived, but the upstream body has not ended: nothing is verified yet.
     expect(fill.written).toBe(data.length);
     expect(fill.readable).toBe(data.length - 1);
