@@ -55,6 +55,8 @@ export class FsBlobStore implements BlobStore {
     } catch (e) {
       await w.abort();
       throw e;
+    } finally {
+      await w.close();
     }
   }
 

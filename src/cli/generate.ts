@@ -95,7 +95,8 @@ function readInput(values: { config?: string; from?: string; url?: string }): { 
     return { input: migrationTarget(migration), migration };
   }
   if (!values.config) throw new UsageError('expected --config FILE (the proxy\'s configuration) or --from REGISTRIES_YAML with --url URL');
-  const config = loadConfig(values.config);
+  // Node configs are often generated away from the proxy host, where its TLS files do not exist.
+  const config = loadConfig(values.config, { checkFiles: false });
   return { input: values.url ? { ...config, server: { url: values.url } } : config };
 }
 

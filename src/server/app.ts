@@ -46,7 +46,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.addHook('onResponse', async (req, reply) => {
     const c = req.ctx ?? {};
-    req.log.info({
+    // Probes and scrapes arrive every few seconds: keep them out of the info-level access log.
+    const level = req.url.startsWith('/v2') ? 'info' : 'debug';
+    req.log[level]({
       method: req.method, url: req.url, ua: req.headers['user-agent'], status: reply.statusCode,
       bytes: Number(reply.getHeader('content-length') ?? 0), ms: Math.round(reply.elapsedTime),
       registry: c.registry, endpoint: c.endpoint, cache: c.cache,

@@ -80,7 +80,7 @@ export class MirrorUpstream {
       const path = `/${this.repoFor(endpoint, req.repo)}${req.suffix}`;
       let res: UpstreamResponse;
       try {
-        res = await endpoint.client.request(req.method, path, req.headers, `repository:${this.repoFor(endpoint, req.repo)}:pull`, req.signal);
+        res = await endpoint.client.request(req.method, path, req.headers, scopeFor(endpoint, this.repoFor(endpoint, req.repo)), req.signal);
       } catch (err) {
         if (req.signal?.aborted) throw err;
         const error = errorText(err);
@@ -133,4 +133,14 @@ export function errorText(err: unknown): string {
 export function headerValue(h: Headers, name: string): string | undefined {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * The token scope names the repository as the endpoint sees it: for an API root like /v2/dockerhub (a Harbor
+ * proxy-cache project) that is "dockerhub/<repo>".
+ */
+export function scopeFor(endpoint: UpstreamEndpoint, repo: string): string {
+  const root = endpoint.client.endpoint.apiRoot;
+  const prefix = root.startsWith('/v2/') ? `${root.slice(4).replace(/^\/+|\/+$/g, '')}/` : '';
+  return `repository:${prefix}${repo}:pull`;
 }

@@ -34,7 +34,8 @@ export class TokenCache {
     try { realmUrl = new URL(realm); } catch { throw new TokenError(`Bearer challenge with an invalid realm ${JSON.stringify(realm)}`); }
     if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:') throw new TokenError('token realm is not http(s)');
     const service = challenge.params.service;
-    const effectiveScope = scope || challenge.params.scope || '';
+    // The endpoint's own challenge knows its repository naming best (containerd also asks for that scope).
+    const effectiveScope = challenge.params.scope || scope;
     const common = { dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs * 2) };
     let res: Dispatcher.ResponseData;
     if (creds?.identityToken) {
@@ -68,7 +69,8 @@ export class TokenCache {
     const start = Number.isFinite(issued) ? Math.min(issued, Date.now()) : Date.now();
     // Expire a little early so a token never runs out between check and use.
     const lifetime = Math.max(10, json.expires_in ?? 60) * 1000;
-    this.tokens.set(effectiveScope, { token, expiresAt: start + lifetime * 0.9 });
+    // Cached under the scope we look it up by, whatever the challenge called it.
+    this.tokens.set(scope, { token, expiresAt: start + lifetime * 0.9 });
     return token;
   }
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { EndpointClient, UpstreamResponse } from '../../../src/upstream/client.js';
-import { AllEndpointsFailed, MirrorUpstream, classify, isTransportError, type UpstreamEndpoint } from '../../../src/upstream/fallthrough.js';
+import { AllEndpointsFailed, MirrorUpstream, classify, isTransportError, scopeFor, type UpstreamEndpoint } from '../../../src/upstream/fallthrough.js';
 import { EndpointHealth } from '../../../src/upstream/health.js';
 import { upstreamFailure } from '../../../src/upstream/service.js';
 
@@ -23,6 +23,7 @@ function endpoint(name: string, answers: Answer[], rewrites = true): UpstreamEnd
   const paths: string[] = [];
   const client = {
     name,
+    endpoint: { apiRoot: '/v2' },
     async request(_method: string, path: string) {
       paths.push(path);
       const a = answers.length > 1 ? answers.shift()! : answers[0]!;
@@ -153,5 +154,14 @@ describe('upstreamFailure: the status a client gets', () => {
     const e = upstreamFailure(allNotFound, 'MANIFEST_UNKNOWN', 503, [{ endpoint: 'https://c', error: 'manifest digest mismatch', ms: 1 }]);
     expect(e).toMatchObject({ status: 503, code: 'UNAVAILABLE' });
     expect((e.detail as { attempts: string[] }).attempts[0]).toBe('https://c: manifest digest mismatch');
+  });
+});
+
+describe('token scope', () => {
+  const at = (apiRoot: string) => ({ client: { endpoint: { apiRoot } } }) as unknown as UpstreamEndpoint;
+  it('names the repository as the endpoint sees it, including a Harbor proxy-cache project in the API root', () => {
+    expect(scopeFor(at('/v2'), 'library/alpine')).toBe('repository:library/alpine:pull');
+    expect(scopeFor(at('/v2/dockerhub'), 'library/alpine')).toBe('repository:dockerhub/library/alpine:pull');
+    expect(scopeFor(at('/custom/root'), 'library/alpine')).toBe('repository:library/alpine:pull');
   });
 });
