@@ -23,6 +23,14 @@ export class BlobCache {
     private readonly opts: { fillTimeoutMs: number; failureStatus: 503 | 504 | 404 },
   ) {}
 
+  /** Shutdown: no new retries, every running fill cancelled and its temp file removed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.fills.values()].map((f) => f.cancel(new Error('ocimirror is shutting down'))));
+  }
+
+  private closed = false;
+
   get fillsInProgress(): number {
     return this.fills.size;
   }
@@ -94,7 +102,7 @@ export class BlobCache {
       this.stats.fillsFailed++;
       this.log.warn({ digest, registry, repo, error: fill.error?.message }, 'blob fill failed; nothing cached');
       // A corrupt transfer is retried once on the next endpoint, so the next client gets good bytes.
-      if (fill.retrySkip && !isRetry && !this.fills.has(digest)) {
+      if (fill.retrySkip && !isRetry && !this.closed && !this.fills.has(digest)) {
         const retry = this.startFill(digest, registry, repo, fill.retrySkip, true);
         retry.on('failed', () => undefined);
       }

@@ -16,7 +16,9 @@ export interface BlobWriter {
   readonly written: number;
   /** Reads back bytes already written (for clients following a fill as it arrives). */
   read(position: number, length: number): Promise<Buffer>;
-  /** Verifies size and digest, makes the blob durable and visible; throws (and discards) on a mismatch. */
+  /** Checks size and digest of what was written; throws (and discards) on a mismatch. Idempotent. */
+  verify(expectedSize?: number): Promise<void>;
+  /** Verifies (unless already done), makes the blob durable (fsync) and visible (rename). */
   commit(expectedSize?: number): Promise<StoredBlob>;
   /** Discards everything written. */
   abort(): Promise<void>;

@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import type { BlobFill } from './fill.js';
 
-const CHUNK = 256 * 1024;
+const CHUNK = 1024 * 1024;
 
 export class FillReader extends Readable {
   private position: number;
@@ -34,14 +34,15 @@ export class FillReader extends Readable {
         if (this.fill.state === 'failed') { this.destroy(this.fill.error ?? new Error('blob fill failed')); return; }
         if (this.position > this.end) {
           // A range that reaches the blob's end (or an empty blob) ends only after the digest was verified.
-          if (this.end >= (this.fill.size ?? 0) - 1 && this.fill.state !== 'done') return;
+          if (this.end >= (this.fill.size ?? 0) - 1 && !this.fill.verified && this.fill.state !== 'done') return;
           this.push(null);
           this.cleanup();
           return;
         }
         const available = Math.min(this.fill.readable, this.end + 1) - this.position;
         if (available <= 0) return; // wait for the next 'progress'
-        const buf = await this.fill.read(this.position, Math.min(available, CHUNK));
+        const want = Math.min(available, CHUNK);
+        const buf = this.fill.peek(this.position, want) ?? (await this.fill.read(this.position, want));
         if (this.destroyed) return;
         if (buf.length === 0) return;
         this.position += buf.length;

@@ -111,12 +111,13 @@ class FsBlobWriter implements BlobWriter {
   }
 
   async write(chunk: Buffer): Promise<void> {
+    // Hash on the main thread while the write runs on the thread pool.
+    this.hash.update(chunk);
     let off = 0;
     while (off < chunk.length) {
       const { bytesWritten } = await this.handle.write(chunk, off, chunk.length - off, this.position + off);
       off += bytesWritten;
     }
-    this.hash.update(chunk);
     this.position += chunk.length;
   }
 
@@ -126,12 +127,20 @@ class FsBlobWriter implements BlobWriter {
     return bytesRead === length ? buf : buf.subarray(0, bytesRead);
   }
 
-  async commit(expectedSize?: number): Promise<StoredBlob> {
+  private verified = false;
+
+  async verify(expectedSize?: number): Promise<void> {
+    if (this.verified) return;
     const actual = `${algorithmOf(this.digest)}:${this.hash.digest('hex')}`;
     if (actual !== this.digest || (expectedSize !== undefined && expectedSize !== this.position)) {
       await this.abort();
       throw new DigestMismatchError(this.digest, actual, expectedSize, this.position);
     }
+    this.verified = true;
+  }
+
+  async commit(expectedSize?: number): Promise<StoredBlob> {
+    await this.verify(expectedSize);
     await this.handle.sync();
     const dir = this.final.slice(0, this.final.lastIndexOf('/'));
     await mkdir(dir, { recursive: true });

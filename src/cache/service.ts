@@ -33,6 +33,10 @@ export class CachingService implements RegistryService {
     return { recovered, entries, bytes };
   }
 
+  close(): Promise<void> {
+    return this.blobs.close();
+  }
+
   get fillsInProgress(): number {
     return this.blobs.fillsInProgress;
   }

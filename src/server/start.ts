@@ -64,7 +64,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger } = {})
   return {
     app, url, port, upstreams, logger, service,
     async close() {
-      await app.close();
+      // Cancelling fills ends the clients following them, which lets the server's close finish.
+      await Promise.all([app.close(), service.close()]);
       await upstreams.close();
     },
   };

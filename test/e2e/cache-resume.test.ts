@@ -62,6 +62,8 @@ describe('resume from the next endpoint', () => {
     expect(dist.accessLog().filter((l) => l.method === 'GET' && l.path.includes('/blobs/')))
       .toEqual([{ method: 'GET', path: `/v2/library/big/blobs/${layer.digest}`, status: 206, bytes: layer.size - BREAK_AT }]);
     expect(p.warnings(/resuming from the next endpoint/)).toHaveLength(1);
+    // Clients finish once the digest is verified; fsync and rename follow behind them.
+    await waitFor('the fill to be stored', () => p.proxy.service.fillsInProgress === 0);
     expect(await p.proxy.service.store.stat(layer.digest)).toMatchObject({ size: layer.size });
   });
 
@@ -82,6 +84,8 @@ describe('resume from the next endpoint', () => {
     const p = await proxyOn([first.url, second.url]);
     expectWhole(await new BlobClient(url()).done);
     expect(blobGetsSince(second, mark).map((r) => r.headers.range)).toEqual([`bytes=${BREAK_AT}-`]);
+    // Clients finish once the digest is verified; fsync and rename follow behind them.
+    await waitFor('the fill to be stored', () => p.proxy.service.fillsInProgress === 0);
     expect(await p.proxy.service.store.stat(layer.digest)).toMatchObject({ size: layer.size });
   });
 
@@ -109,6 +113,8 @@ describe('corrupt bytes', () => {
     expect(bad.digest).not.toBe(layer.digest);
     // The retry runs on its own, without the lying endpoint.
     await waitFor('the retry fill', () => p.proxy.service.fillsInProgress === 0);
+    // Clients finish once the digest is verified; fsync and rename follow behind them.
+    await waitFor('the fill to be stored', () => p.proxy.service.fillsInProgress === 0);
     expect(await p.proxy.service.store.stat(layer.digest)).toMatchObject({ size: layer.size });
     expect(blobGetsSince(first, marks[0])).toHaveLength(1);
     expect(blobGetsSince(second, marks[1]).map((r) => r.headers.range)).toEqual([undefined]);
