@@ -58,7 +58,8 @@ export class BlobCache {
     const base = { digest: req.digest, size: total, endpoint: fill.endpoint ?? 'fill', attempts: fill.attempts, cache: running ? 'joined' as const : 'miss' as const };
     if (!range) { release(); return base; }
     const reader = new FillReader(fill, range.start, total === 0 ? -1 : range.end, release);
-    reader.on('data', (c: Buffer) => { this.stats.bytesFromUpstream += c.length; });
+    // Counted when the stream ends, never with a 'data' listener: that would start it flowing before it is piped.
+    reader.once('close', () => { this.stats.bytesFromUpstream += reader.sent; });
     return { ...base, stream: reader, ...(req.range ? { range } : {}) };
   }
 
@@ -72,7 +73,7 @@ export class BlobCache {
     try {
       const stream = range ? await this.store.open(req.digest, range) : Readable.from([]);
       stream.once('close', unpin);
-      stream.on('data', (c: Buffer) => { this.stats.bytesFromCache += c.length; });
+      stream.once('close', () => { this.stats.bytesFromCache += (stream as Readable & { bytesRead?: number }).bytesRead ?? 0; });
       return { ...base, stream, ...(req.range && range ? { range } : {}) };
     } catch (err) {
       unpin();

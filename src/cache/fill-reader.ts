@@ -7,6 +7,8 @@ const CHUNK = 1024 * 1024;
 
 export class FillReader extends Readable {
   private position: number;
+  /** Bytes handed to the client so far. */
+  sent = 0;
   private reading = false;
   private readonly release: () => void;
   private readonly onProgress = () => { if (this.reading) void this.pump(); };
@@ -46,6 +48,7 @@ export class FillReader extends Readable {
         if (this.destroyed) return;
         if (buf.length === 0) return;
         this.position += buf.length;
+        this.sent += buf.length;
         this.reading = this.push(buf);
       }
     } catch (err) {

@@ -6,6 +6,7 @@ import { startDistribution, type Distribution } from '../helpers/distribution.js
 import { buildImage, type BuiltImage } from '../helpers/images.js';
 import { fetchFrom, pullThrough, startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { pushImage } from '../helpers/push.js';
+import { waitFor } from '../helpers/proxy-process.js';
 
 let dist: Distribution;
 let proxy: TestProxy;
@@ -47,6 +48,8 @@ describe('metrics after pulling an image twice', () => {
     const n = image.blobs.length;
 
     await pullThrough(proxy.url, 'library/metered', '1.0', { ns: 'docker.io' });
+    // Clients finish when the digest is verified; each blob enters the cache after its fsync and rename.
+    await waitFor('fills to be stored', () => proxy.proxy.service.fillsInProgress === 0);
     let m = await scrape();
     expect(m('ocimirror_cache_misses_total{kind="blob"}')).toBe(n);
     expect(m('ocimirror_cache_hits_total{kind="blob"}')).toBe(0);
