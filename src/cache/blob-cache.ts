@@ -58,8 +58,7 @@ export class BlobCache {
     const base = { digest: req.digest, size: total, endpoint: fill.endpoint ?? 'fill', attempts: fill.attempts, cache: running ? 'joined' as const : 'miss' as const };
     if (!range) { release(); return base; }
     const reader = new FillReader(fill, range.start, total === 0 ? -1 : range.end, release);
-    // Counted when the stream ends, never with a 'data' listener: that would start it flowing before it is piped.
-    reader.once('close', () => { this.stats.bytesFromUpstream += reader.sent; });
+    countServed(reader, range.end - range.start + 1, () => reader.sent, (n) => { this.stats.bytesFromUpstream += n; });
     return { ...base, stream: reader, ...(req.range ? { range } : {}) };
   }
 
@@ -73,7 +72,8 @@ export class BlobCache {
     try {
       const stream = range ? await this.store.open(req.digest, range) : Readable.from([]);
       stream.once('close', unpin);
-      stream.once('close', () => { this.stats.bytesFromCache += (stream as Readable & { bytesRead?: number }).bytesRead ?? 0; });
+      const length = range ? range.end - range.start + 1 : 0;
+      countServed(stream, length, () => (stream as Readable & { bytesRead?: number }).bytesRead ?? 0, (n) => { this.stats.bytesFromCache += n; });
       return { ...base, stream, ...(req.range && range ? { range } : {}) };
     } catch (err) {
       unpin();
@@ -114,4 +114,15 @@ export class BlobCache {
 
 export function isOutage(err: unknown): boolean {
   return err instanceof OciError && (err.status >= 500 || err.code === 'UNAVAILABLE' || (err.cause as { allNotFound?: boolean } | undefined)?.allNotFound === false);
+}
+
+/**
+ * Adds a stream's bytes to a counter once: all of them at 'end' (which precedes the client's last byte), or what
+ * was read by 'close' when the client went away. Never a 'data' listener: that would start the stream flowing
+ * before it is piped to the client.
+ */
+function countServed(stream: Readable, length: number, partial: () => number, add: (n: number) => void): void {
+  let counted = false;
+  stream.once('end', () => { counted = true; add(length); });
+  stream.once('close', () => { if (!counted) add(partial()); });
 }
