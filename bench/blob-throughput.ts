@@ -1,4 +1,4 @@
-// npm run bench [-- --quick | --size-mib N | --runs N | --per-client-mib N | --skip-peer]
+// npm run bench [-- --quick | --size-mib N | --runs N | --per-client-mib N | --skip-peer | --link-mibps N]
 // Blob throughput and memory of ocimirror against a real CNCF Distribution upstream (issue 3 §8): direct, cold,
 // warm, 8 concurrent cold clients (upstream GETs from Distribution's access log) and peak RSS while 8 clients
 // each stream ≥ 1 GiB. Exits non-zero only on a real error (wrong bytes, a crash), never on a missed goal.
@@ -10,6 +10,7 @@ import { buildLargeLayerImage } from '../test/helpers/images.js';
 import { pushImage } from '../test/helpers/push.js';
 import { makeTmpDir, removeTmpDir } from '../test/helpers/tmp.js';
 import { closeClients, fetchBlob, fetchConcurrently } from './blob-client.js';
+import { startLink } from './link.js';
 import { measurePeer } from './peer.js';
 import { ProxyProcess, type ProxyOptions } from './proxy-process.js';
 import { megabytes, mbPerSecond, table, verdict, type Row } from './report.js';
@@ -18,14 +19,14 @@ import { measure, Series } from './series.js';
 const MiB = 1024 * 1024;
 const REPO = 'bench/large';
 
-interface Options { sizeMiB: number; runs: number; clients: number; perClientMiB: number; peer: boolean; nodeArgs: string[] }
+interface Options { sizeMiB: number; runs: number; clients: number; perClientMiB: number; peer: boolean; linkMiBps: number; nodeArgs: string[] }
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv, strict: true,
     options: {
       quick: { type: 'boolean' }, 'size-mib': { type: 'string' }, runs: { type: 'string' }, clients: { type: 'string' },
-      'per-client-mib': { type: 'string' }, 'skip-peer': { type: 'boolean' },
+      'per-client-mib': { type: 'string' }, 'skip-peer': { type: 'boolean' }, 'link-mibps': { type: 'string' },
     },
   });
   const int = (name: string, raw: string | undefined, fallback: number) => {
@@ -40,6 +41,8 @@ function parseOptions(argv: string[]): Options {
     clients: int('--clients', values.clients, 8),
     perClientMiB: int('--per-client-mib', values['per-client-mib'], quick ? 256 : 1024),
     peer: !(values['skip-peer'] ?? false),
+    // 0 leaves out the slow-link rows.
+    linkMiBps: values['link-mibps'] === '0' ? 0 : int('--link-mibps', values['link-mibps'], quick ? 0 : 64),
     nodeArgs: (process.env.OCIMIRROR_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
   };
 }
@@ -106,6 +109,18 @@ async function main(): Promise<void> {
 
     const peer = opts.peer ? await measurePeer(dist, path, layer.digest, layer.size, opts.clients) : undefined;
 
+    // Rows 6–7: the same over a rate-limited uplink, where fan-out is what matters (one transfer, N clients).
+    const slowOne = new Series(); const slowFan = new Series();
+    if (opts.linkMiBps > 0) {
+      const link = await startLink({ host: '127.0.0.1', port: dist.port }, opts.linkMiBps * MiB);
+      try {
+        say(`over a ${opts.linkMiBps} MiB/s link: 1 cold client, then ${opts.clients} cold clients`);
+        const linked = { ...mirrorOpts, endpoint: link.url };
+        await withMirror(linked, async (mirror) => { slowOne.add(await measure(dist, mirror, layer.size, one(mirror.url)), mirror); });
+        await withMirror(linked, async (mirror) => { slowFan.add(await measure(dist, mirror, opts.clients * layer.size, many(mirror.url, 1)), mirror); });
+      } finally { await link.close(); }
+    }
+
     // Report.
     const d = direct.wallMs; const c = cold.wallMs; const w = warm.wallMs; const f = fan.wallMs;
     const fanOneGet = fan.gets.every((n) => n === 1);
@@ -119,6 +134,11 @@ async function main(): Promise<void> {
       directFan.row(`4a ${opts.clients} concurrent direct GETs`, 'reference for 4'),
       fan.row(`4 ${opts.clients} concurrent cold clients`, `1 upstream GET; wall <= 1.3x cold (${(1.3 * c / 1000).toFixed(2)} s)`, verdict(fanOneGet && f / c <= 1.3)),
       stream.row(`5 ${opts.clients} clients x ${rounds} reads (${megabytes(perClient)} each)`, 'peak RSS <= 200 MB', rssResult),
+      ...(opts.linkMiBps > 0 ? [
+        slowOne.row(`6 cold GET over a ${opts.linkMiBps} MiB/s uplink`, 'reference for 7'),
+        slowFan.row(`7 ${opts.clients} cold clients over that uplink`, `1 upstream GET; wall <= 1.3x row 6 (${(1.3 * slowOne.wallMs / 1000).toFixed(2)} s)`,
+          verdict(slowFan.gets.every((n) => n === 1) && slowFan.wallMs / slowOne.wallMs <= 1.3)),
+      ] : []),
     ];
     const peakAny = Math.max(...[cold, warm, fan, stream].map((s) => s.peakRss ?? 0));
     const out = [
@@ -136,6 +156,7 @@ async function main(): Promise<void> {
       `  ${opts.clients} cold clients wall / 1 cold wall  ${(f / c).toFixed(2)}  (goal <= 1.30)  ${verdict(f / c <= 1.3)}`,
       `  (for scale: ${opts.clients} cold / ${opts.clients} direct wall ${(f / directFan.wallMs).toFixed(2)}; ${opts.clients} direct / 1 direct wall ${(directFan.wallMs / d).toFixed(2)})`,
       `  upstream GETs for ${opts.clients} cold clients   ${fan.gets.join('/')}  (goal = 1 each run)  ${verdict(fanOneGet)}`,
+      ...(opts.linkMiBps > 0 ? [`  over a ${opts.linkMiBps} MiB/s uplink: ${opts.clients} cold / 1 cold wall  ${(slowFan.wallMs / slowOne.wallMs).toFixed(2)}  (goal <= 1.30)  ${verdict(slowFan.wallMs / slowOne.wallMs <= 1.3)}; upstream GETs ${slowFan.gets.join('/')}`] : []),
       `  mirror peak RSS in row 5            ${megabytes(rssRow)}  (goal <= 200 MB)  ${rssResult}`,
       `  mirror peak RSS in any row          ${megabytes(peakAny)}`,
       ...(peer ? ['', peer] : []),
