@@ -1,6 +1,6 @@
 // YAML → validate (every problem with file:line:col) → frozen Config. Validation happens once, at start-up.
 import { readFileSync, accessSync, constants } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { LineCounter, parseDocument, type Node } from 'yaml';
 import { DEFAULTS, type Config, type ListenAddress, type MirrorEntry, type RegistryConfigEntry } from './schema.js';
 import { ConfigError, Walker, join } from './validate.js';

@@ -1,9 +1,9 @@
 // GET|HEAD /v2/<name>/(manifests|blobs|tags|referrers)/<ref>: parse, route to a registry, validate, dispatch.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { OciError } from '../oci/errors.js';
 import { parseApiPath } from '../oci/names.js';
 import type { RegistryService } from '../oci/service.js';
-import { resolveRoute, type Route, type RoutingTable } from './routing.js';
+import { resolveRoute, type RoutingTable } from './routing.js';
 import { sendError } from './errors.js';
 import { serveManifest } from './manifests.js';
 import { serveBlob } from './blobs.js';
@@ -46,5 +46,3 @@ function forwardQuery(query: URLSearchParams, keep: string[]): string {
   for (const k of keep) { const v = query.get(k); if (v !== null) out.set(k, v); }
   return out.toString();
 }
-
-export type Handler = (service: RegistryService, req: FastifyRequest, reply: FastifyReply, route: Route, ...rest: never[]) => Promise<FastifyReply>;

@@ -17,8 +17,6 @@ export interface RoutingTable {
   defaultRegistry: string;
   /** True when the registry has its own mirror entry or "*" exists. */
   serves(registry: string): boolean;
-  /** True when the registry has its own entry (prefix routing needs an explicit match or "*"). */
-  isConfigured(registry: string): boolean;
 }
 
 export function resolveRoute(name: string, ns: string | undefined, table: RoutingTable): Route {

@@ -51,7 +51,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger } = {})
     service,
     logger,
     via,
-    routing: { defaultRegistry: config.defaultRegistry, serves: (r) => upstreams.resolve(r) !== undefined, isConfigured: (r) => upstreams.isConfigured(r) },
+    routing: { defaultRegistry: config.defaultRegistry, serves: (r) => upstreams.resolve(r) !== undefined },
     plugins: [metrics.plugin, health],
     ...(https ? { https } : {}),
   });

@@ -35,7 +35,7 @@ export class ProxyClient {
   private readonly dispatcher: Dispatcher;
   private readonly base: string;
 
-  constructor(proxyUrl: string, private readonly opts: ProxyClientOptions = {}) {
+  constructor(proxyUrl: string, opts: ProxyClientOptions = {}) {
     const u = new URL(proxyUrl);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WarmError(`--proxy: expected an http(s):// URL, got ${JSON.stringify(proxyUrl)}`);
     this.base = `${u.protocol}//${u.host}`;

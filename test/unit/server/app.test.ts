@@ -46,7 +46,7 @@ beforeEach(async () => {
   const registries = ['docker.io', '127.0.0.1:5001'];
   app = buildApp({
     service, via: VIA, logger: pino({ level: 'silent' }),
-    routing: { defaultRegistry: 'docker.io', serves: (r) => registries.includes(r), isConfigured: (r) => registries.includes(r) },
+    routing: { defaultRegistry: 'docker.io', serves: (r) => registries.includes(r) },
   });
   await app.ready();
 });

@@ -6,7 +6,7 @@ import { resolveRoute, type RoutingTable } from '../../../src/server/routing.js'
 
 function table(registries: string[], defaultRegistry = 'docker.io'): RoutingTable {
   const star = registries.includes('*');
-  return { defaultRegistry, serves: (r) => star || registries.includes(r), isConfigured: (r) => registries.includes(r) };
+  return { defaultRegistry, serves: (r) => star || registries.includes(r) };
 }
 
 function refused(fn: () => unknown): { code: string; status: number } | undefined {
