@@ -4,10 +4,19 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, type YAMLMap
 
 export interface Position { line: number; col: number }
 
+/** Sort key of a "file:line:col: …" problem, so they are reported in file order. */
+function position(problem: string): number {
+  const m = /^[^:]*:(\d+):(\d+):/.exec(problem);
+  return m ? Number(m[1]) * 10_000 + Number(m[2]) : 0;
+}
+
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
-  constructor(readonly problems: readonly string[]) {
-    super(problems.join('\n'));
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    const sorted = [...problems].sort((a, b) => position(a) - position(b));
+    super(sorted.join('\n'));
+    this.problems = sorted;
     this.name = 'ConfigError';
   }
 }
