@@ -37,7 +37,7 @@ export class FsBlobStore implements BlobStore {
   async open(digest: string, range?: { start: number; end: number }): Promise<Readable> {
     const handle = await open(this.path(digest), 'r');
     // The stream owns the FileHandle (never its raw fd: the handle would close it again when collected).
-    return handle.createReadStream({ autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024 });
+    return handle.createReadStream({ autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 1024 * 1024 });
   }
 
   async readAll(digest: string): Promise<Buffer | undefined> {
