@@ -27,6 +27,11 @@ class BatchedSink {
   private inflight: Promise<void> | undefined;
   private error: unknown;
 
+  /** A local write failed (disk full, I/O error): not the endpoint's fault. */
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
+
   constructor(private readonly writer: BlobWriter, private readonly onWritten: (at: number, buf: Buffer) => void) {}
 
   async push(chunk: Buffer): Promise<void> {
@@ -196,6 +201,12 @@ export class BlobFill extends EventEmitter {
         // Keep what arrived intact: the resume starts exactly after it.
         await sink.drain().catch(() => undefined);
         if (this.abort.signal.aborted) { await this.writer.abort(); throw this.abort.signal.reason as Error; }
+        if (sink.failed) {
+          res.body.destroy();
+          await this.writer.abort();
+          log.error({ digest, err }, 'cannot write to the cache directory');
+          throw new OciError('UNKNOWN', { digest }, { status: 500, message: 'the mirror could not write to its cache', cause: err });
+        }
         const reason = errorText(err);
         log.warn({ digest, endpoint: endpoint.client.name, at: this.writer.written, reason }, 'blob transfer broke off; resuming from the next endpoint');
         this.attempts.push({ endpoint: endpoint.client.name, error: `broke off at byte ${this.writer.written}: ${reason}`, ms: 0 });

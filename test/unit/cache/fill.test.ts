@@ -161,4 +161,26 @@ describe('BlobFill', () => {
     expect(two!.requests).toHaveLength(1);
     expect(three!.requests.map((r) => r.headers.range)).toEqual([`bytes=${cut}-`]);
   });
+
+  it('a failed local write (disk full) fails the fill with 500 and does not blame the endpoint', async () => {
+    const { mirror, endpoints: [one, two] } = scriptedMirror([
+      { name: 'one', status: 200, headers: whole, body: new PassThrough() },
+      { name: 'two', status: 200, headers: whole, body: new PassThrough() },
+    ]);
+    const full = Object.create(store) as FsBlobStore;
+    full.createWriter = async (d: string) => {
+      const w = await store.createWriter(d);
+      w.write = async () => { throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }); };
+      return w;
+    };
+    const fill = new BlobFill({ digest, repo: 'library/x', mirror, store: full, log: pino({ level: 'silent' }), fillTimeoutMs: 10_000, failureStatus: 503 }).start();
+    fills.push(fill);
+    await fill.whenSized();
+    one!.body.end(data);
+    await until(() => fill.state === 'failed');
+    expect(fill.error).toMatchObject({ status: 500 });
+    expect(one!.failures).toEqual([]);
+    expect(two!.requests).toHaveLength(0);
+    expect(await store.stat(digest)).toBeUndefined();
+  });
 });
