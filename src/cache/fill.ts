@@ -141,6 +141,8 @@ export class BlobFill extends EventEmitter {
   }
 
   private finish(state: 'done' | 'failed'): void {
+    // An upstream that sent no Content-Length: clients waited for the whole blob, which now has a size.
+    if (state === 'done' && this.size === undefined && this.stored) this.size = this.stored.size;
     this.state = state;
     this.resolveReady();
     this.emit('progress');

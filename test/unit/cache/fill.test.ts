@@ -183,4 +183,15 @@ describe('BlobFill', () => {
     expect(two!.requests).toHaveLength(0);
     expect(await store.stat(digest)).toBeUndefined();
   });
+
+  it('an upstream that sends no Content-Length: clients get the blob once it is verified', async () => {
+    const { mirror, endpoints: [one] } = scriptedMirror([{ name: 'one', status: 200, headers: {}, body: new PassThrough() }]);
+    const fill = fillWith(mirror);
+    const sized = fill.whenSized();
+    one!.body.end(data);
+    expect(await sized).toBe(data.length);
+    expect(fill.state).toBe('done');
+    const got = await readAll(new FillReader(fill, 0, data.length - 1, fill.acquire()));
+    expect(got.data.equals(data)).toBe(true);
+  });
 });
