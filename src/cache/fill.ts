@@ -7,68 +7,13 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { BlobStore, BlobWriter, StoredBlob } from './blob-store.js';
 import { DigestMismatchError } from './blob-store.js';
+import { BatchedSink } from './batched-sink.js';
 import { OciError } from '../oci/errors.js';
 import { AllEndpointsFailed, errorText, headerValue, type Attempt, type MirrorUpstream, type UpstreamEndpoint } from '../upstream/fallthrough.js';
 import { upstreamFailure } from '../upstream/service.js';
 
 /** How much of a fill's tail is kept in memory for the clients following it. */
 const WINDOW_BYTES = 8 * 1024 * 1024;
-/** While a write is in flight, upstream chunks are gathered; past this much, reading waits for the disk. */
-const BATCH_BYTES = 1024 * 1024;
-
-/**
- * Group commit: a chunk is written at once when the disk is idle; chunks arriving meanwhile are gathered and
- * written together when it is done — few syscalls and wake-ups under load, no added latency on a slow link.
- * Each batch is reported once it is on disk, so `written` and the in-memory window always agree.
- */
-class BatchedSink {
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
-  private inflight: Promise<void> | undefined;
-  private error: unknown;
-
-  /** A local write failed (disk full, I/O error): not the endpoint's fault. */
-  get failed(): boolean {
-    return this.error !== undefined;
-  }
-
-  constructor(private readonly writer: BlobWriter, private readonly onWritten: (at: number, buf: Buffer) => void) {}
-
-  async push(chunk: Buffer): Promise<void> {
-    if (this.error) throw this.error;
-    this.batch.push(chunk);
-    this.batchBytes += chunk.length;
-    if (!this.inflight) this.startWrite();
-    else if (this.batchBytes >= BATCH_BYTES) await this.idle();
-  }
-
-  private startWrite(): void {
-    const buf = this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batchBytes);
-    this.batch = [];
-    this.batchBytes = 0;
-    const at = this.writer.written;
-    this.inflight = this.writer.write(buf).then(
-      () => {
-        this.inflight = undefined;
-        this.onWritten(at, buf);
-        if (this.batchBytes > 0 && !this.error) this.startWrite();
-      },
-      (err: unknown) => { this.error = err; this.inflight = undefined; },
-    );
-  }
-
-  private async idle(): Promise<void> {
-    while (this.inflight) await this.inflight;
-    if (this.error) throw this.error;
-  }
-
-  /** Writes whatever is pending and waits for it. */
-  async drain(): Promise<void> {
-    await this.idle();
-    if (this.batchBytes > 0) { this.startWrite(); await this.idle(); }
-  }
-}
-
 export interface FillOptions {
   digest: string;
   repo: string;
@@ -174,13 +119,21 @@ export class BlobFill extends EventEmitter {
       const contentRange = headerValue(res.headers, 'content-range');
       if (res.status === 206 && contentRange) {
         const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange);
-        if (!m || Number(m[1]) !== offset) { await res.body.dump().catch(() => undefined); tried.add(endpoint); continue; }
-        if (m[3] !== '*') this.setSize(Number(m[3]));
+        if (!m || Number(m[1]) !== offset || (m[3] !== '*' && !this.setSize(Number(m[3])))) {
+          await res.body.dump().catch(() => undefined);
+          tried.add(endpoint);
+          continue;
+        }
       } else {
         // 200: the whole blob (the endpoint ignored Range, or this is the first request); skip what we have.
         skipBytes = offset;
         const len = Number(headerValue(res.headers, 'content-length'));
-        if (Number.isFinite(len)) this.setSize(len);
+        if (Number.isFinite(len) && !this.setSize(len)) {
+          // This endpoint has a different blob under the digest: never mix its bytes with what we have.
+          await res.body.dump().catch(() => undefined);
+          tried.add(endpoint);
+          continue;
+        }
       }
       const sink = new BatchedSink(this.writer, (at, buf) => this.remember(at, buf));
       let received = offset;
@@ -234,9 +187,10 @@ export class BlobFill extends EventEmitter {
     }
   }
 
-  private setSize(size: number): void {
-    if (this.size === undefined) { this.size = size; this.resolveReady(); return; }
-    if (this.size !== size) throw new Error(`endpoints disagree on the blob size (${this.size} vs ${size})`);
+  /** Records the blob's size; false when it contradicts the size an earlier endpoint gave. */
+  private setSize(size: number): boolean {
+    if (this.size === undefined) { this.size = size; this.resolveReady(); return true; }
+    return this.size === size;
   }
 
   /** A reader holds the writer open; `release` must be called when it is done. */
