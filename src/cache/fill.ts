@@ -14,6 +14,7 @@ import { upstreamFailure } from '../upstream/service.js';
 
 /** How much of a fill's tail is kept in memory for the clients following it. */
 const WINDOW_BYTES = 8 * 1024 * 1024;
+
 export interface FillOptions {
   digest: string;
   repo: string;
