@@ -7,7 +7,7 @@ import { generateHostsToml } from '../generator/hosts-toml.js';
 import { generateK3s, type K3sVersion } from '../generator/k3s.js';
 import { generateProxyConfig, migrationTarget, type MigrationInput } from '../generator/migrate.js';
 import { generateRegistriesConf } from '../generator/registries-conf.js';
-import { GenerateError, type GeneratorInput } from '../generator/target.js';
+import { GenerateError, type GeneratorInput, type ProxyAuth } from '../generator/target.js';
 import { parseCommandArgs, UsageError } from './usage.js';
 
 const USAGE = `usage: ocimirror generate <kind> (--config FILE | --from REGISTRIES_YAML --url URL) [options]
@@ -23,6 +23,8 @@ options:
   --from FILE              a node's existing registries.yaml instead of --config (k3s: migrates it, see below)
   --url URL                how nodes reach the proxy, http(s)://host[:port] (overrides server.url)
   --ca-file PATH           the proxy's CA certificate, as a path on the node (https proxy with a private CA)
+  --auth-user USER         the proxy requires authentication (server.auth): nodes log in as USER, with the
+                           password from the environment variable OCIMIRROR_PASSWORD (k3s, hosts-toml)
   -o, --output FILE        write to FILE instead of stdout
   k3s:              --fallback (keep the original endpoints after the proxy), --k3s v1.21|current,
                     --proxy-config-out FILE (with --from: where the proxy configuration goes; required)
@@ -30,8 +32,8 @@ options:
   registries-conf:  --no-fallback`;
 
 const KINDS: Record<string, readonly string[]> = {
-  k3s: ['fallback', 'k3s', 'proxy-config-out', 'output'],
-  'hosts-toml': ['out', 'no-fallback'],
+  k3s: ['fallback', 'k3s', 'proxy-config-out', 'output', 'auth-user'],
+  'hosts-toml': ['out', 'no-fallback', 'auth-user'],
   'registries-conf': ['no-fallback', 'output'],
   'daemon-json': ['output'],
 };
@@ -43,7 +45,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({
     args: rest,
     options: {
-      config: { type: 'string' }, from: { type: 'string' }, url: { type: 'string' }, 'ca-file': { type: 'string' },
+      config: { type: 'string' }, from: { type: 'string' }, url: { type: 'string' }, 'ca-file': { type: 'string' }, 'auth-user': { type: 'string' },
       output: { type: 'string', short: 'o' }, fallback: { type: 'boolean' }, k3s: { type: 'string' },
       'proxy-config-out': { type: 'string' }, out: { type: 'string' }, 'no-fallback': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
@@ -56,15 +58,17 @@ export async function generateCommand(argv: string[]): Promise<number> {
 
   const { input, migration } = readInput(values);
   const caFile = values['ca-file'];
+  const auth = proxyAuth(values['auth-user']);
   try {
     switch (kind) {
-      case 'k3s': return writeK3s(input, migration, { ...values, caFile });
+      case 'k3s': return writeK3s(input, migration, { ...values, caFile, auth });
       case 'hosts-toml': {
         if (!values.out) throw new UsageError('generate hosts-toml needs --out DIR (one <registry>/hosts.toml per mirror)');
-        for (const f of generateHostsToml(input, { caFile, noFallback: values['no-fallback'] })) {
+        for (const f of generateHostsToml(input, { caFile, auth, noFallback: values['no-fallback'] })) {
           const path = join(values.out, f.path);
           mkdirSync(dirname(path), { recursive: true });
-          writeFileSync(path, f.text);
+          // With --auth-user the file holds the proxy password: readable by root only.
+          writeFileSync(path, f.text, auth ? { mode: 0o600 } : {});
           process.stderr.write(`wrote ${path}\n`);
         }
         return 0;
@@ -101,20 +105,20 @@ function readInput(values: { config?: string; from?: string; url?: string }): { 
 }
 
 function writeK3s(input: GeneratorInput, migration: MigrationInput | undefined,
-  values: { output?: string; fallback?: boolean; k3s?: string; 'proxy-config-out'?: string; caFile?: string }): number {
+  values: { output?: string; fallback?: boolean; k3s?: string; 'proxy-config-out'?: string; caFile?: string; auth?: ProxyAuth }): number {
   const k3s = values.k3s ?? 'current';
   if (k3s !== 'v1.21' && k3s !== 'current') throw new UsageError(`--k3s expects v1.21 or current, got ${JSON.stringify(k3s)}`);
   const proxyOut = values['proxy-config-out'];
   if (!migration) {
     if (proxyOut) throw new UsageError('--proxy-config-out only applies with --from (migrating a node\'s registries.yaml)');
-    return emit(values.output, generateK3s(input, { caFile: values.caFile, fallback: values.fallback, k3s: k3s as K3sVersion }));
+    return emit(values.output, generateK3s(input, { caFile: values.caFile, auth: values.auth, fallback: values.fallback, k3s: k3s as K3sVersion }));
   }
   if (!proxyOut) throw new UsageError('--from writes two files: name the proxy configuration\'s with --proxy-config-out FILE');
   for (const [flag, path] of [['--proxy-config-out', proxyOut], ['-o', values.output]] as const) {
     if (path && resolve(path) === resolve(migration.source)) throw new UsageError(`${flag} would overwrite ${migration.source} before its mirrors are safe: choose another file`);
   }
   const notes = [`Migrated: the original mirrors and configs now live in the proxy configuration ${proxyOut}.`];
-  const nodeFile = generateK3s(input, { caFile: values.caFile, fallback: values.fallback, k3s: k3s as K3sVersion, notes });
+  const nodeFile = generateK3s(input, { caFile: values.caFile, auth: values.auth, fallback: values.fallback, k3s: k3s as K3sVersion, notes });
   // The proxy file first: it is the only copy of the original credentials once nodes get the new file.
   writeFileSync(proxyOut, generateProxyConfig(migration), { mode: 0o600 });
   process.stderr.write(`PROXY configuration (run \`ocimirror serve --config ${proxyOut}\` on the proxy host): ${proxyOut}\n`);
@@ -126,4 +130,12 @@ function emit(output: string | undefined, text: string): number {
   if (output) writeFileSync(output, text);
   else process.stdout.write(text);
   return 0;
+}
+
+/** The node's credentials for a proxy with server.auth; the password comes from the environment, never argv. */
+function proxyAuth(user: string | undefined): ProxyAuth | undefined {
+  if (user === undefined) return undefined;
+  const password = process.env.OCIMIRROR_PASSWORD;
+  if (!user || !password) throw new UsageError('--auth-user needs a user name and the password in the environment variable OCIMIRROR_PASSWORD');
+  return { username: user, password };
 }

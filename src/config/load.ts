@@ -8,7 +8,7 @@ import { readConfigs, readMirrors, isRegistryName } from './registries.js';
 import { parseDuration, parseSize } from './units.js';
 
 const TOP_KEYS = ['server', 'cache', 'upstream', 'defaultRegistry', 'log', 'registries', 'mirrors', 'configs'];
-const SERVER_KEYS = ['listen', 'url', 'tls'];
+const SERVER_KEYS = ['listen', 'url', 'tls', 'auth'];
 const CACHE_KEYS = ['dir', 'maxSize', 'tagTtl', 'fillTimeout'];
 const UPSTREAM_KEYS = ['connectTimeout', 'responseTimeout', 'readTimeout', 'failureStatus', 'appendDefaultEndpoint', 'health'];
 const HEALTH_KEYS = ['failureThreshold', 'cooldown', 'maxCooldown', 'probeInterval'];
@@ -79,6 +79,15 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
     if (cert && key) serverTls = { cert_file: file(v(t, 'cert_file'), 'server.tls.cert_file', cert), key_file: file(v(t, 'key_file'), 'server.tls.key_file', key) };
   }
 
+  let serverAuth: { htpasswd: string; realm: string } | undefined;
+  const authNode = v(server, 'auth');
+  if (authNode != null) {
+    const a = w.fields(authNode, 'server.auth', ['htpasswd', 'realm']);
+    const file = a?.get('htpasswd') ? w.str(v(a, 'htpasswd'), 'server.auth.htpasswd') : w.fail(authNode, 'server.auth.htpasswd', 'expected the path of an htpasswd file (bcrypt, as `htpasswd -B` writes)');
+    const realm = str(v(a, 'realm'), 'server.auth.realm', 'ocimirror');
+    if (file) serverAuth = { htpasswd: overrides.checkFiles === false ? resolve(base, file) : checkFile(w, v(a, 'htpasswd'), 'server.auth.htpasswd', base, file), realm };
+  }
+
   const cache = w.fields(v(top, 'cache'), 'cache', CACHE_KEYS);
   const up = w.fields(v(top, 'upstream'), 'upstream', UPSTREAM_KEYS);
   const health = w.fields(v(up, 'health'), 'upstream.health', HEALTH_KEYS);
@@ -120,7 +129,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
 
   const config: Config = {
     source: file,
-    server: { listen: listen as ListenAddress, url: url.replace(/\/$/, ''), ...(serverTls ? { tls: serverTls } : {}) },
+    server: { listen: listen as ListenAddress, url: url.replace(/\/$/, ''), ...(serverTls ? { tls: serverTls } : {}), ...(serverAuth ? { auth: serverAuth } : {}) },
     cache: {
       dir: resolve(base, str(v(cache, 'dir'), 'cache.dir', DEFAULTS.cacheDir)),
       maxSize: size(v(cache, 'maxSize'), 'cache.maxSize', DEFAULTS.maxSize),

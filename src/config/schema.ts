@@ -50,6 +50,8 @@ export interface Config {
     readonly listen: ListenAddress;
     readonly url: string;
     readonly tls?: { readonly cert_file: string; readonly key_file: string };
+    /** Clients must authenticate (Basic) against these htpasswd (bcrypt) users. */
+    readonly auth?: { readonly htpasswd: string; readonly realm: string };
   };
   readonly cache: {
     readonly dir: string;

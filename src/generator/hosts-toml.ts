@@ -40,14 +40,18 @@ function hostsToml(input: GeneratorInput, registry: string, proxy: ProxyTarget, 
     // containerd appends /v2 to a host URL without override_path; the proxy serves /v2 at its root, so none is set.
     'containerd appends /v2 to the host URL itself: the proxy URL carries no path and no override_path.',
   ];
-  const host = [`[host.${q(proxy.origin)}]`, '  capabilities = ["pull", "resolve"]', ...(proxy.caFile ? [`  ca = ${q(proxy.caFile)}`] : [])];
+  // hosts.toml has no credentials field; containerd sends configured headers with every request to that host.
+  const authHeader = opts.auth ? `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}` : undefined;
+  const host = [`[host.${q(proxy.origin)}]`, '  capabilities = ["pull", "resolve"]', ...(proxy.caFile ? [`  ca = ${q(proxy.caFile)}`] : []),
+    ...(authHeader ? [`  [host.${q(proxy.origin)}.header]`, `    Authorization = ${q(authHeader)}`] : [])];
   let top: string[];
   if (opts.noFallback) {
     lines.push(
       'No fallback: containerd always tries `server` last, so `server` is the proxy too (same capabilities and CA);',
       'a down proxy fails the pull instead of reaching the registry directly.',
     );
-    top = [`server = ${q(proxy.origin)}`, 'capabilities = ["pull", "resolve"]', ...(proxy.caFile ? [`ca = ${q(proxy.caFile)}`] : [])];
+    top = [`server = ${q(proxy.origin)}`, 'capabilities = ["pull", "resolve"]', ...(proxy.caFile ? [`ca = ${q(proxy.caFile)}`] : []),
+      ...(authHeader ? ['[header]', `  Authorization = ${q(authHeader)}`] : [])];
   } else if (registry === '*') {
     // Without `server`, containerd falls back to whichever registry was asked for, which "*" cannot name.
     lines.push('Fallback: no `server` line, so containerd tries the requested registry itself after the proxy.');

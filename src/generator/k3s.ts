@@ -22,7 +22,12 @@ export function generateK3s(input: GeneratorInput, opts: K3sOptions = {}): strin
   const v121 = opts.k3s === 'v1.21';
   const mirrors: YamlEntry[] = servedRegistries(input).map((registry) => [registry, mirrorEntry(input, registry, proxy, opts)] as const);
   const configs: YamlEntry[] = [];
-  if (proxy.caFile) configs.push([proxy.host, yamlMap(['tls', yamlMap(['ca_file', proxy.caFile])])]);
+  if (proxy.caFile || opts.auth) {
+    configs.push([proxy.host, yamlMap(
+      opts.auth !== undefined && ['auth', yamlMap(['username', opts.auth.username], ['password', opts.auth.password])],
+      proxy.caFile !== undefined && ['tls', yamlMap(['ca_file', proxy.caFile])],
+    )]);
+  }
   const dropped: string[] = [];
   if (opts.fallback) {
     for (const host of orderRegistries(Object.keys(input.configs))) {

@@ -8,9 +8,13 @@ export type GeneratorInput = Pick<Config, 'source' | 'mirrors' | 'configs' | 'de
   readonly server: Pick<Config['server'], 'url'>;
 };
 
+export interface ProxyAuth { readonly username: string; readonly password: string }
+
 export interface GenerateOptions {
   /** Path of the proxy's CA certificate on the node (https proxy with a private CA). */
   readonly caFile?: string;
+  /** Credentials nodes present to a proxy that requires authentication (server.auth). */
+  readonly auth?: ProxyAuth | undefined;
 }
 
 export class GenerateError extends Error {

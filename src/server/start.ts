@@ -9,6 +9,7 @@ import { ProxyService } from '../upstream/service.js';
 import { FsBlobStore } from '../cache/fs-store.js';
 import { CachingService } from '../cache/service.js';
 import { buildApp } from './app.js';
+import { authPlugin } from './auth.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { healthPlugin } from './health.js';
@@ -52,7 +53,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger } = {})
     logger,
     via,
     routing: { defaultRegistry: config.defaultRegistry, serves: (r) => upstreams.resolve(r) !== undefined },
-    plugins: [metrics.plugin, health],
+    // Auth first among the plugins: an unauthenticated request is answered before anything else looks at it.
+    plugins: [...(config.server.auth ? [authPlugin(config.server.auth)] : []), metrics.plugin, health],
     ...(https ? { https } : {}),
   });
   await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
