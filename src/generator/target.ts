@@ -82,7 +82,8 @@ export function registryOwnOrigin(input: GeneratorInput, registry: string): stri
   const host = registry.toLowerCase();
   const hostname = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
   const port = /:(\d+)$/.exec(host)?.[1];
-  return `${isLocalhost(hostname) && port !== '443' ? 'http' : 'https'}://${host}`;
+  // K3s and containerd: loopback defaults to http only when written with a port other than 443.
+  return `${isLocalhost(hostname) && port !== undefined && port !== '443' ? 'http' : 'https'}://${host}`;
 }
 
 /** True when the registry's own endpoint is plain http (podman/Docker then need it marked insecure). */
