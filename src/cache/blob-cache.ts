@@ -2,7 +2,6 @@
 // with HEAD — no download.
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { OciError } from '../oci/errors.js';
 import { resolveRange, type BlobRequest, type BlobResult } from '../oci/service.js';
 import type { ProxyService } from '../upstream/service.js';
 import type { BlobStore } from './blob-store.js';
@@ -41,7 +40,7 @@ export class BlobCache {
     const running = this.fills.get(req.digest);
     if (req.method === 'HEAD') {
       if (running?.size !== undefined) return { digest: req.digest, size: running.size, endpoint: running.endpoint ?? 'fill', cache: 'joined' };
-      const head = await this.upstream.blob(req);
+      const head = await this.upstream.blobHead(req);
       return { ...head, cache: 'miss' };
     }
     const fill = running ?? this.startFill(req.digest, req.registry, req.repo);
@@ -112,9 +111,6 @@ export class BlobCache {
   }
 }
 
-export function isOutage(err: unknown): boolean {
-  return err instanceof OciError && (err.status >= 500 || err.code === 'UNAVAILABLE' || (err.cause as { allNotFound?: boolean } | undefined)?.allNotFound === false);
-}
 
 /**
  * Adds a stream's bytes to a counter once: all of them at 'end' (which precedes the client's last byte), or what

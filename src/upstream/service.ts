@@ -5,12 +5,12 @@ import { OciError, type ErrorCode } from '../oci/errors.js';
 import { digestOf, algorithmOf } from '../oci/digest.js';
 import { DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, declaredMediaType } from '../oci/mediatypes.js';
 import { isDigest } from '../oci/names.js';
-import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult, RegistryService } from '../oci/service.js';
-import { VerifyingStream } from '../oci/verify-stream.js';
+import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult } from '../oci/service.js';
 import { AllEndpointsFailed, describeAttempt, headerValue, type Attempt, type MirrorUpstream, type UpstreamEndpoint } from './fallthrough.js';
 import type { Upstreams } from './upstreams.js';
 
-export class ProxyService implements RegistryService {
+/** The remote side: what the caching service asks upstream for (manifests, blob HEADs, lists). */
+export class ProxyService {
   constructor(private readonly upstreams: Upstreams, private readonly failureStatus: 503 | 504 | 404) {}
 
   mirror(registry: string): MirrorUpstream {
@@ -60,19 +60,15 @@ export class ProxyService implements RegistryService {
     }
   }
 
-  async blob(req: BlobRequest): Promise<BlobResult> {
+  /** HEAD only: blob bodies are fetched by the cache's fills (src/cache/fill.ts), which verify and resume them. */
+  async blobHead(req: Omit<BlobRequest, 'method' | 'range'>): Promise<BlobResult> {
     const mirror = this.mirror(req.registry);
     const { res, endpoint, attempts } = await this.fetch(mirror, {
-      method: req.method, repo: req.repo, suffix: `/blobs/${req.digest}`, headers: { 'accept-encoding': 'identity' }, signal: req.signal,
+      method: 'HEAD', repo: req.repo, suffix: `/blobs/${req.digest}`, headers: {}, signal: req.signal,
     }, 'BLOB_UNKNOWN');
-    const size = Number(headerValue(res.headers, 'content-length'));
+    await res.body.dump().catch(() => undefined);
     const mediaType = headerValue(res.headers, 'content-type');
-    const base = { digest: req.digest, size, endpoint: endpoint.client.name, attempts, ...(mediaType ? { mediaType } : {}) };
-    if (req.method === 'HEAD') {
-      await res.body.dump().catch(() => undefined);
-      return base;
-    }
-    return { ...base, stream: res.body.pipe(new VerifyingStream(req.digest, Number.isFinite(size) ? size : undefined)) };
+    return { digest: req.digest, size: Number(headerValue(res.headers, 'content-length')), endpoint: endpoint.client.name, attempts, ...(mediaType ? { mediaType } : {}) };
   }
 
   async tags(req: ListRequest): Promise<ListResult> {
@@ -137,4 +133,9 @@ export async function readLimited(body: Readable, limit: number, declared?: numb
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/** An upstream outage (as opposed to "not found" or a bad request): a cached answer may then be served instead. */
+export function isOutage(err: unknown): boolean {
+  return err instanceof OciError && (err.status >= 500 || err.code === 'UNAVAILABLE' || (err.cause as { allNotFound?: boolean } | undefined)?.allNotFound === false);
 }
