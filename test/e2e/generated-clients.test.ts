@@ -3,14 +3,15 @@
 // Distribution. Every upstream is on loopback; the helpers refuse any pull that could leave this machine.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateHostsToml, type HostsTomlOptions } from '../../src/generator/hosts-toml.js';
 import { generateRegistriesConf } from '../../src/generator/registries-conf.js';
 import type { GeneratorInput } from '../../src/generator/target.js';
 import { CRI_NAMESPACE, startContainerd, type Containerd } from '../helpers/containerd.js';
 import { criClient } from '../helpers/cri.js';
+import { installHostsTomlFiles } from '../helpers/hosts-toml.js';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
 import { buildImage } from '../helpers/images.js';
 import { makePodman, type Podman } from '../helpers/podman.js';
@@ -38,12 +39,7 @@ describe('clients pull through ocimirror with the generated files', () => {
 
   /** Writes the generated hosts.toml files (only `registries`, when given) into containerd's config_path. */
   function installHostsToml(url: string, opts: HostsTomlOptions & { registries?: string[] } = {}): void {
-    for (const f of generateHostsToml(input(url), opts)) {
-      if (opts.registries && !opts.registries.includes(dirname(f.path))) continue;
-      const path = join(containerd!.hostsDir, f.path);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, f.text);
-    }
+    installHostsTomlFiles(containerd!.hostsDir, generateHostsToml(input(url), opts), opts.registries);
   }
 
   beforeAll(async () => {

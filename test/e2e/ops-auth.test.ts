@@ -2,12 +2,13 @@
 // the hosts.toml `generate hosts-toml --auth-user` writes, and is refused without it; real skopeo with --src-creds.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateHostsToml } from '../../src/generator/hosts-toml.js';
 import { CRI_NAMESPACE, startContainerd, type Containerd } from '../helpers/containerd.js';
 import { criClient } from '../helpers/cri.js';
+import { installHostsTomlFiles } from '../helpers/hosts-toml.js';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
 import { buildImage } from '../helpers/images.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
@@ -29,11 +30,7 @@ describe('a proxy that requires authentication', () => {
 
   function installHostsToml(auth?: { username: string; password: string }): void {
     const input = { ...proxy!.config, source: 'e2e', server: { url: proxy!.url } };
-    for (const f of generateHostsToml(input, { noFallback: true, ...(auth ? { auth } : {}) })) {
-      const path = join(containerd!.hostsDir, f.path);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, f.text);
-    }
+    installHostsTomlFiles(containerd!.hostsDir, generateHostsToml(input, { noFallback: true, ...(auth ? { auth } : {}) }));
   }
 
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 // Writes containerd registry host configs (`<config_path>/<registry>/hosts.toml`), the file K3s renders from
 // registries.yaml and that both the CRI plugin (config_path) and `ctr --hosts-dir` read.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse } from 'smol-toml';
 
 export type HostCapability = 'pull' | 'resolve' | 'push';
@@ -92,4 +92,14 @@ export function assertLoopbackOnly(hostsDir: string, ref: string): void {
   const server = typeof doc.server === 'string' ? doc.server : `https://${registry}`;
   const outside = [server, ...Object.keys(doc.host ?? {})].filter((u) => !LOOPBACK_URL.test(u));
   if (outside.length > 0) throw new Error(`${file} lets a pull of ${ref} leave this machine: ${outside.join(', ')}`);
+}
+
+/** Installs generated hosts.toml files (`<registry>/hosts.toml`, as `generate hosts-toml` names them), optionally only some registries. */
+export function installHostsTomlFiles(hostsDir: string, files: readonly { path: string; text: string }[], registries?: readonly string[]): void {
+  for (const f of files) {
+    if (registries && !registries.includes(dirname(f.path))) continue;
+    const path = join(hostsDir, f.path);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, f.text);
+  }
 }
