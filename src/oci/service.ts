@@ -23,7 +23,7 @@ export interface Provenance {
 export interface ManifestRequest extends Target {
   ref: string;
   method: 'GET' | 'HEAD';
-  /** The client's Accept header, forwarded verbatim. */
+  /** The client's Accept, normalised to the known manifest media types (normaliseAccept); forwarded as such. */
   accept: string;
 }
 

@@ -1,5 +1,6 @@
 // Manifests: exact Docker-Content-Digest, Content-Type and Content-Length, for GET and HEAD.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { normaliseAccept } from '../oci/mediatypes.js';
 import { checkReference } from '../oci/names.js';
 import type { RegistryService } from '../oci/service.js';
 import { record } from './context.js';
@@ -7,7 +8,7 @@ import type { Route } from './routing.js';
 
 export async function serveManifest(service: RegistryService, req: FastifyRequest, reply: FastifyReply, route: Route, ref: string, method: 'GET' | 'HEAD'): Promise<FastifyReply> {
   checkReference(ref);
-  const accept = headerString(req.headers.accept);
+  const accept = normaliseAccept(req.headers.accept);
   const result = await service.manifest({ registry: route.registry, repo: route.repo, ref, method, accept, signal: req.clientGone });
   record(req.ctx, result);
   if (result.warning) reply.header('warning', result.warning);
@@ -17,8 +18,4 @@ export async function serveManifest(service: RegistryService, req: FastifyReques
     .header('content-length', String(result.size))
     .header('etag', `"${result.digest}"`);
   return method === 'HEAD' ? reply.send() : reply.send(result.body);
-}
-
-export function headerString(v: string | string[] | undefined): string {
-  return Array.isArray(v) ? v.join(', ') : (v ?? '');
 }
