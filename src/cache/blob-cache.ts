@@ -7,7 +7,7 @@ import type { ProxyService } from '../upstream/service.js';
 import type { BlobStore } from './blob-store.js';
 import { BlobFill } from './fill.js';
 import { FillReader } from './fill-reader.js';
-import type { CacheIndex } from './index.js';
+import type { CacheIndex } from './lru-index.js';
 import type { CacheStats } from './stats.js';
 
 export class BlobCache {
@@ -35,7 +35,7 @@ export class BlobCache {
   }
 
   async blob(req: BlobRequest): Promise<BlobResult & { cache: 'hit' | 'miss' | 'joined' }> {
-    const size = this.index.use(req.digest);
+    const size = this.index.use('blob', req.digest) ?? (await this.learn(req.digest));
     if (size !== undefined) return this.fromStore(req, size);
     const running = this.fills.get(req.digest);
     if (req.method === 'HEAD') {
@@ -61,13 +61,21 @@ export class BlobCache {
     return { ...base, stream: reader, ...(req.range ? { range } : {}) };
   }
 
+  /** A blob the index does not know may have been stored by another process (ocimirror import): the store decides. */
+  private async learn(digest: string): Promise<number | undefined> {
+    const stored = await this.store.stat(digest);
+    if (!stored) return undefined;
+    this.index.add('blob', digest, stored.size);
+    return stored.size;
+  }
+
   private async fromStore(req: BlobRequest, size: number): Promise<BlobResult & { cache: 'hit' }> {
     this.stats.hits.blob++;
     const base = { digest: req.digest, size, endpoint: 'cache', cache: 'hit' as const };
     if (req.method === 'HEAD') return base;
     const range = req.range ? resolveRange(req.range, size) : size > 0 ? { start: 0, end: size - 1 } : undefined;
     if (req.range && !range) return base;
-    const unpin = this.index.pin(req.digest);
+    const unpin = this.index.pin('blob', req.digest);
     try {
       const stream = range ? await this.store.open(req.digest, range) : Readable.from([]);
       stream.once('close', unpin);
@@ -78,7 +86,7 @@ export class BlobCache {
       unpin();
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         // Deleted behind our back (manual clean-up): forget it and fetch again.
-        this.index.forget(req.digest);
+        this.index.forget('blob', req.digest);
         return this.blob(req) as Promise<BlobResult & { cache: 'hit' }>;
       }
       throw err;
@@ -95,7 +103,7 @@ export class BlobCache {
     this.stats.fillsStarted++;
     fill.once('done', () => {
       this.fills.delete(digest);
-      if (fill.stored) this.index.add(digest, fill.stored.size);
+      if (fill.stored) this.index.add('blob', digest, fill.stored.size);
     });
     fill.once('failed', () => {
       this.fills.delete(digest);

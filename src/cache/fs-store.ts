@@ -6,7 +6,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, type FileHand
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { algorithmOf } from '../oci/digest.js';
-import { isDigest } from '../oci/names.js';
+import { digestPath, walkDigests } from './fs-layout.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
 
 export class FsBlobStore implements BlobStore {
@@ -19,9 +19,7 @@ export class FsBlobStore implements BlobStore {
 
   /** Digests are validated before they become paths: nothing else ever reaches the disk. */
   path(digest: string): string {
-    if (!isDigest(digest)) throw new Error(`refusing a path for invalid digest ${JSON.stringify(digest)}`);
-    const [alg, hex] = digest.split(':') as [string, string];
-    return join(this.dir, 'blobs', alg, hex.slice(0, 2), hex);
+    return digestPath(this.dir, 'blobs', digest);
   }
 
   async stat(digest: string): Promise<StoredBlob | undefined> {
@@ -78,16 +76,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async *list(): AsyncIterable<StoredBlob> {
-    for (const alg of await readdir(join(this.dir, 'blobs')).catch(() => [] as string[])) {
-      for (const prefix of await readdir(join(this.dir, 'blobs', alg)).catch(() => [] as string[])) {
-        for (const hex of await readdir(join(this.dir, 'blobs', alg, prefix)).catch(() => [] as string[])) {
-          const digest = `${alg}:${hex}`;
-          if (!isDigest(digest)) continue;
-          const s = await stat(join(this.dir, 'blobs', alg, prefix, hex)).catch(() => undefined);
-          if (s?.isFile()) yield { digest, size: s.size, accessedAt: s.mtimeMs };
-        }
-      }
-    }
+    for await (const f of walkDigests(this.dir, 'blobs')) yield { digest: f.digest, size: f.size, accessedAt: f.mtimeMs };
   }
 
   async recover(): Promise<number> {

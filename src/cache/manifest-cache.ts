@@ -1,34 +1,44 @@
 // Manifests: by digest cached forever (immutable, verified); by tag cached for cache.tagTtl, then revalidated
 // with HEAD — an unchanged tag never costs a GET (Docker Hub counts GETs). When every endpoint is down, the
-// last known manifest for the tag is served with a Warning header.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+// last known manifest for the tag is served with a Warning header. A cache that cannot be written to never
+// fails a request that upstream answered.
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { accepts } from '../oci/mediatypes.js';
 import { isDigest } from '../oci/names.js';
 import type { ManifestRequest, ManifestResult } from '../oci/service.js';
 import { isOutage, type ProxyService } from '../upstream/service.js';
-import type { BlobStore } from './blob-store.js';
-import type { CacheIndex } from './index.js';
+import type { CacheIndex } from './lru-index.js';
+import type { ManifestStore } from './manifest-store.js';
+import { SharedRequests } from './shared-request.js';
 import type { CacheStats } from './stats.js';
-import { TagStore, type TagKey, type TagMapping } from './tag-store.js';
+import { tagId, type TagKey, type TagMapping, type TagStore } from './tag-store.js';
 
 const STALE_WARNING = '110 ocimirror "Response is Stale: every upstream endpoint failed"';
 
-export class ManifestCache {
-  private readonly tags: TagStore;
-  private readonly inflight = new Map<string, Promise<ManifestResult>>();
-  private readonly staleWarned = new Set<string>();
+export interface ManifestCacheDeps {
+  manifests: ManifestStore;
+  tags: TagStore;
+  index: CacheIndex;
+  upstream: ProxyService;
+  stats: CacheStats;
+  log: Logger;
+  tagTtlMs: number;
+  /** The clock tag freshness is judged by (tests move it instead of sleeping). */
+  now: () => number;
+}
 
-  constructor(
-    private readonly dir: string,
-    private readonly store: BlobStore,
-    private readonly index: CacheIndex,
-    private readonly upstream: ProxyService,
-    private readonly stats: CacheStats,
-    private readonly log: Logger,
-    private readonly tagTtlMs: number,
-  ) {
-    this.tags = new TagStore(dir);
+export class ManifestCache {
+  private readonly shared = new SharedRequests<ManifestResult>();
+  /** Tags whose stale answer was already logged (once per outage, not per request). */
+  private readonly staleWarned = new LRUCache<string, true>({ max: 10_000 });
+  private readonly storageWarned = new Set<string>();
+
+  constructor(private readonly d: ManifestCacheDeps) {}
+
+  /** Clients waiting for a manifest request upstream (several may share one). */
+  get waiting(): number {
+    return this.shared.waiting;
   }
 
   async manifest(req: ManifestRequest): Promise<ManifestResult> {
@@ -36,112 +46,115 @@ export class ManifestCache {
   }
 
   private async byDigest(req: ManifestRequest, digest: string): Promise<ManifestResult> {
-    const cached = await this.cached(digest);
+    const cached = await this.cached(digest, req.method);
     if (cached) {
-      this.stats.hits.manifest++;
-      return { ...cached, endpoint: 'cache', cache: 'hit', ...(req.method === 'HEAD' ? { body: undefined } : {}) };
+      this.d.stats.hits.manifest++;
+      return { ...cached, endpoint: 'cache', cache: 'hit' };
     }
-    this.stats.misses.manifest++;
-    if (req.method === 'HEAD') return { ...(await this.upstream.manifest({ ...req, ref: digest })), cache: 'miss' };
-    const result = await this.once(`d:${req.registry}/${req.repo}@${digest}`, () => this.upstream.manifest({ ...req, ref: digest, method: 'GET' }));
-    await this.save(result);
+    this.d.stats.misses.manifest++;
+    if (req.method === 'HEAD') return { ...(await this.d.upstream.manifest({ ...req, ref: digest })), cache: 'miss' };
+    const result = await this.shared.run(`d ${req.registry}/${req.repo}@${digest}`, async (signal) => {
+      const r = await this.d.upstream.manifest({ ...req, ref: digest, method: 'GET', signal });
+      await this.save(r);
+      return r;
+    }, req.signal);
     return { ...result, cache: 'miss' };
   }
 
   private async byTag(req: ManifestRequest): Promise<ManifestResult> {
     const key: TagKey = { registry: req.registry, repo: req.repo, tag: req.ref, accept: req.accept };
-    const mapping = await this.tags.get(key);
-    if (mapping && Date.now() - mapping.checkedAt < this.tagTtlMs) {
+    const mapping = await this.d.tags.get(key);
+    if (mapping && this.d.now() - mapping.checkedAt < this.d.tagTtlMs) {
       const hit = await this.fromMapping(req, mapping);
-      if (hit) { this.stats.hits.manifest++; return { ...hit, cache: 'hit' }; }
+      if (hit) { this.d.stats.hits.manifest++; return { ...hit, cache: 'hit' }; }
     }
     try {
-      return await this.once(`t:${req.method}:${JSON.stringify(key)}`, () => this.revalidate(req, key, mapping));
+      return await this.shared.run(`t ${req.method} ${JSON.stringify(key)}`, (signal) => this.revalidate({ ...req, signal }, key, mapping), req.signal);
     } catch (err) {
       if (!isOutage(err)) throw err;
-      const last = mapping ?? (await this.tags.getAny(key));
+      const last = mapping ?? (await this.d.tags.getAny(key));
       if (!last || !accepts(req.accept, last.mediaType)) throw err;
       const stale = await this.fromMapping(req, last);
       if (!stale) throw err;
-      const id = `${req.registry}/${req.repo}:${req.ref}`;
+      const id = tagId(key);
       if (!this.staleWarned.has(id)) {
-        this.staleWarned.add(id);
-        this.log.warn({ registry: req.registry, repo: req.repo, tag: req.ref, digest: last.digest }, 'every upstream failed; serving the last known manifest for this tag');
+        this.staleWarned.set(id, true);
+        this.d.log.warn({ registry: req.registry, repo: req.repo, tag: req.ref, digest: last.digest }, 'every upstream failed; serving the last known manifest for this tag');
       }
-      this.stats.staleServed++;
+      this.d.stats.staleServed++;
       return { ...stale, warning: STALE_WARNING, cache: 'stale' };
     }
   }
 
   /** Past the TTL (or never seen): HEAD upstream; reuse what we have when the digest is unchanged. */
   private async revalidate(req: ManifestRequest, key: TagKey, mapping: TagMapping | undefined): Promise<ManifestResult> {
-    this.stats.misses.manifest++;
+    this.d.stats.misses.manifest++;
     if (mapping || req.method === 'HEAD') {
-      const head = await this.upstream.manifest({ ...req, method: 'HEAD' });
-      await this.tags.set(key, { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: Date.now() });
-      this.staleWarned.delete(`${req.registry}/${req.repo}:${req.ref}`);
+      const head = await this.d.upstream.manifest({ ...req, method: 'HEAD' });
+      await this.remember(key, { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: this.d.now() });
+      this.staleWarned.delete(tagId(key));
       if (req.method === 'HEAD') return { ...head, cache: 'miss' };
-      const cached = await this.cached(head.digest);
+      const cached = await this.cached(head.digest, 'GET');
       if (cached) return { ...cached, endpoint: head.endpoint, attempts: head.attempts, cache: 'hit' };
-      return this.byDigest({ ...req, ref: head.digest }, head.digest);
+      const result = await this.d.upstream.manifest({ ...req, ref: head.digest, method: 'GET' });
+      await this.save(result);
+      return { ...result, cache: 'miss' };
     }
-    const result = await this.upstream.manifest(req);
+    const result = await this.d.upstream.manifest(req);
     await this.save(result);
-    await this.tags.set(key, { digest: result.digest, mediaType: result.mediaType, size: result.size, checkedAt: Date.now() });
+    await this.remember(key, { digest: result.digest, mediaType: result.mediaType, size: result.size, checkedAt: this.d.now() });
     return { ...result, cache: 'miss' };
   }
 
   private async fromMapping(req: ManifestRequest, m: TagMapping): Promise<ManifestResult | undefined> {
     if (req.method === 'HEAD') return { digest: m.digest, mediaType: m.mediaType, size: m.size, endpoint: 'cache' };
-    const cached = await this.cached(m.digest);
+    const cached = await this.cached(m.digest, 'GET');
     return cached ? { ...cached, endpoint: 'cache' } : undefined;
   }
 
-  private async cached(digest: string): Promise<ManifestResult | undefined> {
-    if (!this.index.has(digest)) return undefined;
-    const [body, meta] = await Promise.all([this.store.readAll(digest), this.readMeta(digest)]);
-    if (!body || !meta) return undefined;
-    this.index.use(digest);
-    return { digest, mediaType: meta.mediaType, size: body.length, body };
+  /** From the manifest store only (never a blob); HEAD reads no body. An entry written by another process is learnt. */
+  private async cached(digest: string, method: 'GET' | 'HEAD'): Promise<ManifestResult | undefined> {
+    let found;
+    try {
+      found = method === 'HEAD' ? await this.d.manifests.head(digest) : await this.d.manifests.get(digest);
+    } catch (err) {
+      this.warnWrite('read', err);
+      return undefined;
+    }
+    if (!found) {
+      this.d.index.forget('manifest', digest);
+      return undefined;
+    }
+    if (this.d.index.use('manifest', digest) === undefined) this.d.index.add('manifest', digest, found.size);
+    return found;
   }
 
   private async save(result: ManifestResult): Promise<void> {
     if (!result.body) return;
-    await this.writeMeta(result.digest, { mediaType: result.mediaType });
-    const stored = await this.store.put(result.digest, result.body);
-    this.index.add(result.digest, stored.size);
-  }
-
-  /** One upstream request however many clients ask for the same manifest at once. */
-  private once(key: string, fn: () => Promise<ManifestResult>): Promise<ManifestResult> {
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = fn().finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
+    try {
+      const stored = await this.d.manifests.put(result.digest, result.mediaType, result.body);
+      this.d.index.add('manifest', result.digest, stored.size);
+    } catch (err) {
+      this.d.stats.writeFailures.manifest++;
+      this.warnWrite('write', err);
     }
-    return p;
   }
 
-  private metaPath(digest: string): string {
-    const [alg, hex] = digest.split(':') as [string, string];
-    return join(this.dir, 'manifests', alg, hex.slice(0, 2), `${hex}.json`);
+  private async remember(key: TagKey, mapping: TagMapping): Promise<void> {
+    try {
+      const size = await this.d.tags.set(key, mapping);
+      this.d.index.add('tag', tagId(key), size);
+    } catch (err) {
+      this.d.stats.writeFailures.tag++;
+      this.warnWrite('write', err);
+    }
   }
 
-  private async readMeta(digest: string): Promise<{ mediaType: string } | undefined> {
-    try { return JSON.parse(await readFile(this.metaPath(digest), 'utf8')) as { mediaType: string }; } catch { return undefined; }
+  /** Disk trouble is logged once per kind of failure, not once per request; the request is answered regardless. */
+  private warnWrite(op: 'read' | 'write', err: unknown): void {
+    const code = `${op} ${(err as NodeJS.ErrnoException).code ?? (err as Error).name}`;
+    if (this.storageWarned.has(code)) return;
+    if (this.storageWarned.size < 100) this.storageWarned.add(code);
+    this.d.log.error({ err, op }, 'the manifest cache cannot use its storage; answering from upstream without caching');
   }
-
-  private async writeMeta(digest: string, meta: { mediaType: string }): Promise<void> {
-    const file = this.metaPath(digest);
-    await mkdir(dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, JSON.stringify(meta));
-    await rename(tmp, file);
-  }
-}
-
-/** Whether a client's Accept header admits a media type (no Accept, or a wildcard, admits anything). */
-export function accepts(accept: string, mediaType: string): boolean {
-  const types = accept.split(',').map((t) => t.split(';')[0]?.trim().toLowerCase()).filter(Boolean);
-  return types.length === 0 || types.includes('*/*') || types.includes(mediaType.toLowerCase());
 }

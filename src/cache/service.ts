@@ -1,15 +1,23 @@
 // The caching RegistryService: wraps the proxy service (the remote side) with the blob store, fills, the
 // manifest/tag cache and the LRU index. Tags lists and referrers pass through: they change too often to cache.
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult, RegistryService } from '../oci/service.js';
 import type { ProxyService } from '../upstream/service.js';
 import { BlobCache } from './blob-cache.js';
 import type { BlobStore } from './blob-store.js';
-import { CacheIndex } from './index.js';
+import { CacheIndex, type IndexedEntry } from './lru-index.js';
 import { ManifestCache } from './manifest-cache.js';
+import type { ManifestStore } from './manifest-store.js';
 import { CacheStats } from './stats.js';
+import { parseTagId, type TagStore } from './tag-store.js';
+
+/** Where each kind of cached entry lives. */
+export interface CacheStores {
+  blobs: BlobStore;
+  manifests: ManifestStore;
+  tags: TagStore;
+}
 
 export class CachingService implements RegistryService {
   readonly stats = new CacheStats();
@@ -17,24 +25,39 @@ export class CachingService implements RegistryService {
   private readonly blobs: BlobCache;
   private readonly manifests: ManifestCache;
 
-  constructor(readonly store: BlobStore, private readonly upstream: ProxyService, config: Config, log: Logger) {
-    this.index = new CacheIndex(store, config.cache.maxSize, log, {
-      onEvict: (_digest, size) => { this.stats.evictions++; this.stats.evictedBytes += size; },
+  constructor(readonly stores: CacheStores, private readonly upstream: ProxyService, config: Config, log: Logger, opts: { now?: () => number } = {}) {
+    const { blobs, manifests, tags } = stores;
+    this.index = new CacheIndex({
+      blob: blobs,
+      manifest: manifests,
+      tag: {
+        delete: async (id) => { const ref = parseTagId(id); if (ref) await tags.delete(ref); },
+        touch: async () => undefined,
+      },
+    }, { maxSize: config.cache.maxSize, maxEntries: config.cache.maxEntries }, log, {
+      onEvict: (_kind, _id, size) => { this.stats.evictions++; this.stats.evictedBytes += size; },
     });
-    const opts = { fillTimeoutMs: config.cache.fillTimeoutMs, failureStatus: config.upstream.failureStatus };
-    this.blobs = new BlobCache(store, this.index, upstream, this.stats, log, opts);
-    this.manifests = new ManifestCache(join(config.cache.dir), store, this.index, upstream, this.stats, log, config.cache.tagTtlMs);
+    const fillOpts = { fillTimeoutMs: config.cache.fillTimeoutMs, failureStatus: config.upstream.failureStatus };
+    this.blobs = new BlobCache(blobs, this.index, upstream, this.stats, log, fillOpts);
+    this.manifests = new ManifestCache({
+      manifests, tags, index: this.index, upstream, stats: this.stats, log, tagTtlMs: config.cache.tagTtlMs, now: opts.now ?? Date.now,
+    });
   }
 
-  /** Removes crash leftovers and rebuilds the index from disk. */
+  /** Removes crash leftovers and rebuilds the index from every store. */
   async init(): Promise<{ recovered: number; entries: number; bytes: number }> {
-    const recovered = await this.store.recover();
-    const { entries, bytes } = await this.index.load();
+    const recovered = await this.stores.blobs.recover();
+    const { entries, bytes } = await this.index.load([blobEntries(this.stores.blobs), this.stores.manifests.list(), tagEntries(this.stores.tags)]);
     return { recovered, entries, bytes };
   }
 
   close(): Promise<void> {
     return this.blobs.close();
+  }
+
+  /** Clients waiting for a manifest from upstream. */
+  get manifestsWaiting(): number {
+    return this.manifests.waiting;
   }
 
   get fillsInProgress(): number {
@@ -56,4 +79,12 @@ export class CachingService implements RegistryService {
   referrers(req: ListRequest & { digest: string }): Promise<ListResult> {
     return this.upstream.referrers(req);
   }
+}
+
+async function* blobEntries(store: BlobStore): AsyncIterable<IndexedEntry> {
+  for await (const b of store.list()) yield { kind: 'blob', id: b.digest, size: b.size, accessedAt: b.accessedAt };
+}
+
+async function* tagEntries(store: TagStore): AsyncIterable<IndexedEntry> {
+  for await (const t of store.list()) yield t.entry;
 }

@@ -9,4 +9,6 @@ export class CacheStats {
   fillsStarted = 0;
   fillsFailed = 0;
   staleServed = 0;
+  /** Manifests and tag mappings answered from upstream but not stored (disk full, read-only, I/O errors). */
+  writeFailures = { manifest: 0, tag: 0 };
 }

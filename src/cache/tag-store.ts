@@ -1,11 +1,7 @@
-// Tag → manifest mappings, persisted under <dir>/tags so a restarted proxy can still answer for a tag while every
-// upstream is down. Keyed by registry, repository, tag and the client's Accept set (Docker Hub answers a tag
-// differently depending on Accept).
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { LRUCache } from 'lru-cache';
-import { isName, isTag } from '../oci/names.js';
+// Tag → manifest mappings, kept so a restarted ocimirror can still answer for a tag while every upstream is down.
+// Keyed by registry, repository, tag and the client's Accept set, normalised to the known manifest media types
+// (Docker Hub answers a tag differently depending on Accept; junk variants must not multiply entries).
+import type { IndexedEntry } from './lru-index.js';
 
 export interface TagMapping {
   digest: string;
@@ -15,56 +11,32 @@ export interface TagMapping {
   checkedAt: number;
 }
 
-export interface TagKey { registry: string; repo: string; tag: string; accept: string }
+/** A tag of a repository at a registry. */
+export interface TagRef { registry: string; repo: string; tag: string }
 
-export class TagStore {
-  private readonly memory = new LRUCache<string, TagMapping>({ max: 50_000 });
+/** `accept` is the normalised Accept (normaliseAccept in src/oci/mediatypes.ts). */
+export interface TagKey extends TagRef { accept: string }
 
-  constructor(private readonly dir: string) {}
-
-  async get(key: TagKey): Promise<TagMapping | undefined> {
-    return this.read(this.file(key));
-  }
-
+export interface TagStore {
+  get(key: TagKey): Promise<TagMapping | undefined>;
   /** The last mapping seen for the tag under any Accept set (for serving offline to another kind of client). */
-  async getAny(key: Omit<TagKey, 'accept'>): Promise<TagMapping | undefined> {
-    return this.read(this.file({ ...key, accept: '' }, 'any'));
-  }
-
-  private async read(file: string): Promise<TagMapping | undefined> {
-    const hit = this.memory.get(file);
-    if (hit) return hit;
-    try {
-      const m = JSON.parse(await readFile(file, 'utf8')) as TagMapping;
-      this.memory.set(file, m);
-      return m;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async set(key: TagKey, mapping: TagMapping): Promise<void> {
-    await this.write(this.file(key), mapping);
-    await this.write(this.file(key, 'any'), mapping);
-  }
-
-  private async write(file: string, mapping: TagMapping): Promise<void> {
-    this.memory.set(file, mapping);
-    await mkdir(dirname(file), { recursive: true });
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(mapping));
-    await rename(tmp, file);
-  }
-
-  /** Paths are built only from validated grammar: registry host (URI-encoded), repository name and tag. */
-  private file(key: TagKey, name?: string): string {
-    if (!isName(key.repo) || !isTag(key.tag) || !/^[a-z0-9.:[\]-]+$/i.test(key.registry)) throw new Error('refusing an unvalidated tag key');
-    return join(this.dir, 'tags', encodeURIComponent(key.registry), key.repo, '_tags', key.tag, `${name ?? acceptKey(key.accept)}.json`);
-  }
+  getAny(ref: TagRef): Promise<TagMapping | undefined>;
+  /** Records a mapping (and it as the tag's latest under any Accept); returns the bytes the tag now takes. */
+  set(key: TagKey, mapping: TagMapping): Promise<number>;
+  /** Forgets the tag under every Accept set. */
+  delete(ref: TagRef): Promise<void>;
+  /** Every tag with its latest mapping, for `cache list` and for rebuilding the index. */
+  list(): AsyncIterable<{ ref: TagRef; mapping: TagMapping; entry: IndexedEntry }>;
 }
 
-/** The Accept set, order and parameters ignored. */
-export function acceptKey(accept: string): string {
-  const types = accept.split(',').map((t) => t.split(';')[0]?.trim().toLowerCase() ?? '').filter(Boolean).sort();
-  return createHash('sha256').update([...new Set(types)].join(',')).digest('hex').slice(0, 16);
+/** The cache index names a tag entry "registry/repo:tag" (a registry has no "/", a tag no ":"). */
+export function tagId(ref: TagRef): string {
+  return `${ref.registry}/${ref.repo}:${ref.tag}`;
+}
+
+export function parseTagId(id: string): TagRef | undefined {
+  const slash = id.indexOf('/');
+  const colon = id.lastIndexOf(':');
+  if (slash <= 0 || colon < slash) return undefined;
+  return { registry: id.slice(0, slash), repo: id.slice(slash + 1, colon), tag: id.slice(colon + 1) };
 }

@@ -9,7 +9,7 @@ import { parseDuration, parseSize } from './units.js';
 
 const TOP_KEYS = ['server', 'cache', 'upstream', 'defaultRegistry', 'log', 'registries', 'mirrors', 'configs'];
 const SERVER_KEYS = ['listen', 'url', 'tls', 'auth'];
-const CACHE_KEYS = ['dir', 'maxSize', 'tagTtl', 'fillTimeout'];
+const CACHE_KEYS = ['dir', 'maxSize', 'maxEntries', 'tagTtl', 'fillTimeout'];
 const UPSTREAM_KEYS = ['connectTimeout', 'responseTimeout', 'readTimeout', 'failureStatus', 'appendDefaultEndpoint', 'health'];
 const HEALTH_KEYS = ['failureThreshold', 'cooldown', 'maxCooldown', 'probeInterval'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -133,6 +133,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
     cache: {
       dir: resolve(base, str(v(cache, 'dir'), 'cache.dir', DEFAULTS.cacheDir)),
       maxSize: size(v(cache, 'maxSize'), 'cache.maxSize', DEFAULTS.maxSize),
+      maxEntries: v(cache, 'maxEntries') == null ? DEFAULTS.maxEntries : (w.int(v(cache, 'maxEntries'), 'cache.maxEntries', 100, 100_000_000) ?? 0),
       tagTtlMs: duration(v(cache, 'tagTtl'), 'cache.tagTtl', DEFAULTS.tagTtl),
       fillTimeoutMs: duration(v(cache, 'fillTimeout'), 'cache.fillTimeout', DEFAULTS.fillTimeout),
     },

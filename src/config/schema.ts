@@ -56,6 +56,8 @@ export interface Config {
   readonly cache: {
     readonly dir: string;
     readonly maxSize: number;
+    /** Upper bound on how many blobs, manifests and tag mappings are kept (the index lives in memory). */
+    readonly maxEntries: number;
     readonly tagTtlMs: number;
     readonly fillTimeoutMs: number;
   };
@@ -81,6 +83,7 @@ export const DEFAULTS = {
   url: 'http://127.0.0.1:5000',
   cacheDir: './data',
   maxSize: '20GiB',
+  maxEntries: 200_000,
   tagTtl: '60s',
   fillTimeout: '30m',
   connectTimeout: '5s',

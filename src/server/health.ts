@@ -1,7 +1,7 @@
 // GET|HEAD /healthz (the process answers) and /readyz (it can do its job: config loaded, cache dir writable, every
 // mirror has at least one endpoint whose circuit is closed). Outside /v2/, so no image name can collide with them.
 import { randomBytes } from 'node:crypto';
-import { unlink, writeFile } from 'node:fs/promises';
+import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 
@@ -45,8 +45,9 @@ export async function readiness(src: ReadinessSources): Promise<Readiness> {
 
 /** Writes and removes a probe file: catches a read-only mount or a full disk, which a permission check does not. */
 async function cacheWritable(dir: string): Promise<Check> {
-  const probe = join(dir, `.readyz-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const probe = join(dir, 'tmp', `readyz-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
+    await mkdir(join(dir, 'tmp'), { recursive: true });
     await writeFile(probe, 'ok');
     await unlink(probe);
     return { ok: true, detail: dir };

@@ -55,14 +55,17 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
   mirrorCounter(reg, 'ocimirror_blob_bytes_served_total', 'Blob bytes sent to clients, by source: cache (stored) or upstream (streamed from a fill)', ['source'], (c) => {
     c.inc({ source: 'cache' }, stats().bytesFromCache); c.inc({ source: 'upstream' }, stats().bytesFromUpstream);
   });
-  mirrorCounter(reg, 'ocimirror_cache_evictions_total', 'Blobs and manifests evicted by the size cap', [], (c) => c.inc(stats().evictions));
+  mirrorCounter(reg, 'ocimirror_cache_evictions_total', 'Blobs, manifests and tag mappings evicted by cache.maxSize or cache.maxEntries', [], (c) => c.inc(stats().evictions));
   mirrorCounter(reg, 'ocimirror_cache_evicted_bytes_total', 'Bytes evicted by the size cap', [], (c) => c.inc(stats().evictedBytes));
   mirrorCounter(reg, 'ocimirror_cache_fills_started_total', 'Upstream blob fills started', [], (c) => c.inc(stats().fillsStarted));
   mirrorCounter(reg, 'ocimirror_cache_fills_failed_total', 'Upstream blob fills that failed (nothing cached)', [], (c) => c.inc(stats().fillsFailed));
   mirrorCounter(reg, 'ocimirror_cache_stale_served_total', 'Tag requests answered with the last known manifest because every upstream failed', [], (c) => c.inc(stats().staleServed));
+  mirrorCounter(reg, 'ocimirror_cache_write_failures_total', 'Manifests and tag mappings answered from upstream but not stored (disk full, read-only, I/O error), by kind', ['kind'], (c) => {
+    c.inc({ kind: 'manifest' }, stats().writeFailures.manifest); c.inc({ kind: 'tag' }, stats().writeFailures.tag);
+  });
   mirrorGauge(reg, 'ocimirror_cache_fills_in_progress', 'Blob fills currently running', () => src.cache.fillsInProgress);
   mirrorGauge(reg, 'ocimirror_cache_size_bytes', 'Bytes held in the cache', () => src.cache.index.bytes);
-  mirrorGauge(reg, 'ocimirror_cache_entries', 'Blobs and manifests held in the cache', () => src.cache.index.entries);
+  mirrorGauge(reg, 'ocimirror_cache_entries', 'Blobs, manifests and tag mappings held in the cache', () => src.cache.index.entries);
   mirrorGauge(reg, 'ocimirror_cache_max_size_bytes', 'cache.maxSize', () => src.cache.index.maxSize);
 
   // Joined fills and cached manifests hand several requests the same attempts array: count each upstream attempt once.

@@ -7,6 +7,8 @@ import type { Config } from '../config/schema.js';
 import { Upstreams } from '../upstream/upstreams.js';
 import { ProxyService } from '../upstream/service.js';
 import { FsBlobStore } from '../cache/fs-store.js';
+import { FsManifestStore } from '../cache/fs-manifest-store.js';
+import { FsTagStore } from '../cache/fs-tag-store.js';
 import { CachingService } from '../cache/service.js';
 import { buildApp } from './app.js';
 import { authPlugin } from './auth.js';
@@ -24,14 +26,22 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(config: Config, opts: { logger?: Logger } = {}): Promise<RunningProxy> {
+export interface StartOptions {
+  logger?: Logger;
+  /** The clock the cache judges tag freshness by (tests move it instead of sleeping). */
+  now?: () => number;
+}
+
+export async function startProxy(config: Config, opts: StartOptions = {}): Promise<RunningProxy> {
   const logger = opts.logger ?? createLogger(config.log.level);
   const via = `1.1 ocimirror-${randomBytes(6).toString('hex')}`;
   const upstreams = new Upstreams(config, logger, via);
   const proxy = new ProxyService(upstreams, config.upstream.failureStatus);
-  const store = new FsBlobStore(config.cache.dir);
-  await store.init();
-  const service = new CachingService(store, proxy, config, logger);
+  const blobs = new FsBlobStore(config.cache.dir);
+  const manifests = new FsManifestStore(config.cache.dir, logger);
+  const tags = new FsTagStore(config.cache.dir, logger);
+  await Promise.all([blobs.init(), manifests.init(), tags.init()]);
+  const service = new CachingService({ blobs, manifests, tags }, proxy, config, logger, opts.now ? { now: opts.now } : {});
   const cacheState = await service.init();
   logger.info({ dir: config.cache.dir, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
   const metrics = createMetrics({

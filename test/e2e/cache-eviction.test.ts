@@ -59,7 +59,7 @@ describe('eviction under cache.maxSize', () => {
     await fetchWhole('b4', b[3]!);
     // a is next, but it is being read: still on disk, no longer in the index.
     await new Promise((r) => setTimeout(r, 300));
-    expect(p.running.service.index.has(a.digest)).toBe(false);
+    expect(p.running.service.index.has('blob', a.digest)).toBe(false);
     expect(existsSync(fileOf(a)), 'a blob being read must not be deleted').toBe(true);
     expect(reader.received).toBeLessThan(a.size);
 

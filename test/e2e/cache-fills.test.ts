@@ -62,7 +62,7 @@ describe('fills against a real Distribution', () => {
     expect(aborted).toBeDefined();
     expect(first.received).toBeLessThan(layer.size);
     await waitFor('the fill to finish', () => p.proxy.service.fillsInProgress === 0);
-    expect(await p.proxy.service.store.stat(layer.digest)).toMatchObject({ size: layer.size });
+    expect(await p.proxy.service.stores.blobs.stat(layer.digest)).toMatchObject({ size: layer.size });
     const again = await new BlobClient(`${p.url}${blobPath()}`).done;
     expect([again.status, again.digest]).toEqual([200, layer.digest]);
     await dist.flushLog();
@@ -81,7 +81,7 @@ describe('fills against a real Distribution', () => {
     expect(dist.count('HEAD', new RegExp(`/blobs/${layer.digest}$`))).toBe(1);
     expect(blobGets()).toBe(0);
     expect(p.proxy.service.fillsInProgress).toBe(0);
-    expect(await p.proxy.service.store.stat(layer.digest)).toBeUndefined();
+    expect(await p.proxy.service.stores.blobs.stat(layer.digest)).toBeUndefined();
   });
 
   it('Range on a cold and then a warm blob: 206 with Content-Range and the right bytes; unsatisfiable is 416', async () => {
@@ -95,7 +95,7 @@ describe('fills against a real Distribution', () => {
     for (const phase of ['cold', 'warm']) {
       if (phase === 'warm') {
         await waitFor('the fill to finish', () => p.proxy.service.fillsInProgress === 0);
-        expect(await p.proxy.service.store.stat(layer.digest)).toBeDefined();
+        expect(await p.proxy.service.stores.blobs.stat(layer.digest)).toBeDefined();
       }
       for (const [range, start, end] of cases) {
         const res = await get(range);

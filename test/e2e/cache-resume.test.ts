@@ -64,7 +64,7 @@ describe('resume from the next endpoint', () => {
     expect(p.warnings(/resuming from the next endpoint/)).toHaveLength(1);
     // Clients finish once the digest is verified; fsync and rename follow behind them.
     await waitFor('the fill to be stored', () => p.proxy.service.fillsInProgress === 0);
-    expect(await p.proxy.service.store.stat(layer.digest)).toMatchObject({ size: layer.size });
+    expect(await p.proxy.service.stores.blobs.stat(layer.digest)).toMatchObject({ size: layer.size });
   });
 
   it('stall mid-body (no bytes for readTimeout) → resumed from the next endpoint with Range: bytes=<offset>-', async () => {
@@ -86,7 +86,7 @@ describe('resume from the next endpoint', () => {
     expect(blobGetsSince(second, mark).map((r) => r.headers.range)).toEqual([`bytes=${BREAK_AT}-`]);
     // Clients finish once the digest is verified; fsync and rename follow behind them.
     await waitFor('the fill to be stored', () => p.proxy.service.fillsInProgress === 0);
-    expect(await p.proxy.service.store.stat(layer.digest)).toMatchObject({ size: layer.size });
+    expect(await p.proxy.service.stores.blobs.stat(layer.digest)).toMatchObject({ size: layer.size });
   });
 
   it('a client following the fill while it resumes also gets the right bytes (late joiner across the break)', async () => {
@@ -115,7 +115,7 @@ describe('corrupt bytes', () => {
     await waitFor('the retry fill', () => p.proxy.service.fillsInProgress === 0);
     // Clients finish once the digest is verified; fsync and rename follow behind them.
     await waitFor('the fill to be stored', () => p.proxy.service.fillsInProgress === 0);
-    expect(await p.proxy.service.store.stat(layer.digest)).toMatchObject({ size: layer.size });
+    expect(await p.proxy.service.stores.blobs.stat(layer.digest)).toMatchObject({ size: layer.size });
     expect(blobGetsSince(first, marks[0])).toHaveLength(1);
     expect(blobGetsSince(second, marks[1]).map((r) => r.headers.range)).toEqual([undefined]);
     expect(p.warnings(/corrupt blob/)).toHaveLength(1);
@@ -135,7 +135,7 @@ describe('corrupt bytes', () => {
     expect(bad.bytes).toBeLessThan(layer.size);
     await waitFor('the retry fill to fail', () => p.proxy.service.fillsInProgress === 0);
     expect(p.proxy.service.stats.fillsFailed).toBe(2);
-    expect(await p.proxy.service.store.stat(layer.digest)).toBeUndefined();
+    expect(await p.proxy.service.stores.blobs.stat(layer.digest)).toBeUndefined();
     expect(readdirSync(join(p.cacheDir, 'tmp'))).toEqual([]);
     expect(readdirSync(join(p.cacheDir, 'blobs'), { recursive: true }).filter((f) => String(f).includes(layer.digest.slice(7)))).toEqual([]);
     first.clearFaults();

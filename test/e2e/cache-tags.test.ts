@@ -1,18 +1,19 @@
 // Manifests by tag: reused for cache.tagTtl with no upstream request, then revalidated with one HEAD (never a GET
 // for an unchanged tag), a moved tag served anew; and with every upstream stopped — a real Distribution process —
 // manifests by tag (with a Warning), by digest and blobs come from the cache, also after a proxy restart.
+// Time is a test clock moved past the TTL, never a sleep.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
 import { buildImage, type BuiltImage } from '../helpers/images.js';
-import { fetchFrom, MANIFEST_ACCEPT, pullThrough, type FetchedResponse } from '../helpers/proxy.js';
-import { startRestartableProxy, type RestartableProxy } from '../helpers/proxy-process.js';
+import { fetchFrom, MANIFEST_ACCEPT, pullThrough, startTestProxy, testClock, type FetchedResponse, type TestClock, type TestProxy } from '../helpers/proxy.js';
 import { pushImage } from '../helpers/push.js';
 
 const TTL_MS = 1500;
 let dist: Distribution;
 let v1: BuiltImage;
 let v2: BuiltImage;
-let proxies: RestartableProxy[] = [];
+let proxies: TestProxy[] = [];
+let clock: TestClock;
 
 beforeAll(async () => {
   dist = await startDistribution();
@@ -24,13 +25,15 @@ afterAll(async () => {
   await dist?.close();
 });
 
-async function proxy(): Promise<RestartableProxy> {
-  const p = await startRestartableProxy({ mirrors: { 'docker.io': { endpoint: [dist.url] } }, cache: { tagTtl: `${TTL_MS}ms` } });
+async function proxy(): Promise<TestProxy> {
+  clock = testClock();
+  const p = await startTestProxy({ mirrors: { 'docker.io': { endpoint: [dist.url] } }, cache: { tagTtl: `${TTL_MS}ms` } }, { clock });
   proxies.push(p);
   return p;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Moves the proxy's clock just past the tag TTL. */
+const pastTtl = () => clock.advance(TTL_MS + 1);
 /** Manifest requests Distribution answered since the last reset, as "METHOD ref". */
 async function upstreamManifestRequests(repo: string): Promise<string[]> {
   await dist.flushLog();
@@ -58,7 +61,7 @@ describe('tag TTL and HEAD revalidation', () => {
     }
     expect(await upstreamManifestRequests('library/ttl')).toEqual([]);
 
-    await sleep(TTL_MS + 200);
+    pastTtl();
     dist.resetLog();
     expectManifest(await fetchFrom(tag(), ''), v1);
     expectManifest(await fetchFrom(tag(), ''), v1);
@@ -66,13 +69,13 @@ describe('tag TTL and HEAD revalidation', () => {
     expect(await upstreamManifestRequests('library/ttl')).toEqual(['HEAD 1.0']);
 
     // HEAD past the TTL revalidates the same way.
-    await sleep(TTL_MS + 200);
+    pastTtl();
     dist.resetLog();
     expectManifest(await fetchFrom(tag(), '', { method: 'HEAD' }), v1, 'HEAD');
     expect(await upstreamManifestRequests('library/ttl')).toEqual(['HEAD 1.0']);
 
     await pushImage(dist.url, 'library/ttl', '1.0', v2);
-    await sleep(TTL_MS + 200);
+    pastTtl();
     dist.resetLog();
     expectManifest(await fetchFrom(tag(), ''), v2);
     expectManifest(await fetchFrom(tag(), ''), v2);
@@ -85,7 +88,7 @@ describe('tag TTL and HEAD revalidation', () => {
     const byDigest = () => fetchFrom(`${p.url}/v2/library/pinned/manifests/${v1.manifestDigest}`, '');
     dist.resetLog();
     expectManifest(await byDigest(), v1);
-    await sleep(TTL_MS + 200);
+    pastTtl();
     expectManifest(await byDigest(), v1);
     expectManifest(await fetchFrom(`${p.url}/v2/library/pinned/manifests/${v1.manifestDigest}`, '', { method: 'HEAD' }), v1, 'HEAD');
     expect(await upstreamManifestRequests('library/pinned')).toEqual([`GET ${v1.manifestDigest}`]);
@@ -105,7 +108,7 @@ describe('every upstream stopped', () => {
     try {
       for (const phase of ['stopped', 'stopped, proxy restarted']) {
         if (phase !== 'stopped') await p.restart();
-        await sleep(TTL_MS + 200);
+        pastTtl();
         const got = await fetchFrom(tag(), '');
         expectManifest(got, v1);
         expect(got.headers.warning, phase).toMatch(/^110 /);
@@ -136,7 +139,7 @@ describe('every upstream stopped', () => {
     expectManifest(await fetchFrom(tag(), '', { headers: { accept: MANIFEST_ACCEPT } }), v1);
     await dist.stop();
     try {
-      await sleep(TTL_MS + 200);
+      pastTtl();
       expect((await fetchFrom(tag(), '', { headers: { accept: MANIFEST_ACCEPT } })).headers.warning).toMatch(/^110 /);
       // Same set, other order and parameters: the same key.
       const reordered = MANIFEST_ACCEPT.split(', ').reverse().map((t) => `${t};q=0.9`).join(', ');

@@ -13,7 +13,9 @@ export type Fault =
   | { kind: 'stall-body'; afterBytes: number }
   | { kind: 'reset-body'; afterBytes: number }
   | { kind: 'corrupt'; atByte?: number }
-  | { kind: 'ignore-range' };
+  | { kind: 'ignore-range' }
+  /** Answers normally once `until` resolves (a slow upstream, released by the test instead of a timer). */
+  | { kind: 'hold'; until: Promise<unknown> };
 export interface RecordedRequest { method: string; path: string; headers: Record<string, string | string[] | undefined> }
 export interface FaultUpstream {
   readonly url: string; readonly host: string; readonly port: number;
@@ -138,6 +140,11 @@ export async function startFaultUpstream(opts: { tls?: boolean } = {}): Promise<
     const rawPath = req.url ?? '/';
     seen.push({ method, path: rawPath, headers: { ...req.headers } });
     const fault = takeFault(method, rawPath);
+    if (fault?.kind === 'hold') { void fault.until.then(() => respond(req, res, method, rawPath, undefined)); return; }
+    respond(req, res, method, rawPath, fault);
+  }
+
+  function respond(req: http.IncomingMessage, res: http.ServerResponse, method: string, rawPath: string, fault: Fault | undefined): void {
     if (fault?.kind === 'status') return sendError(req, res, fault.status, injectedCode(fault.status, rawPath), `injected ${fault.status}`, fault.headers);
     if (fault?.kind === 'stall-headers') return; // never answer; the socket is destroyed on close()
     if (method !== 'GET' && method !== 'HEAD') return sendError(req, res, 405, 'UNSUPPORTED', 'this upstream is read-only');

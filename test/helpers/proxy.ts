@@ -30,7 +30,17 @@ export interface TestProxy {
   requests(url?: RegExp): LogLine[];
   /** warn-level lines with this message. */
   warnings(msg: RegExp): LogLine[];
+  /** Stops ocimirror and starts it again on the same port and cache directory (what a restarted process sees). */
+  restart(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A clock tests move by hand (cache freshness), instead of sleeping past a TTL. */
+export interface TestClock { now(): number; advance(ms: number): void }
+
+export function testClock(start = Date.now()): TestClock {
+  let t = start;
+  return { now: () => t, advance: (ms) => { t += ms; } };
 }
 
 export type ProxyConfigInput = string | Record<string, unknown>;
@@ -48,7 +58,7 @@ export function assertLoopbackConfig(config: Config): void {
   }
 }
 
-export async function startTestProxy(input: ProxyConfigInput, opts: { level?: string } = {}): Promise<TestProxy> {
+export async function startTestProxy(input: ProxyConfigInput, opts: { level?: string; clock?: TestClock } = {}): Promise<TestProxy> {
   const doc = (typeof input === 'string' ? (YAML.parse(input) as Record<string, unknown> | null) : structuredClone(input)) ?? {};
   const cacheDir = makeTmpDir('ocimirror-proxy-cache-');
   const server = (doc.server ?? {}) as Record<string, unknown>;
@@ -69,14 +79,21 @@ export async function startTestProxy(input: ProxyConfigInput, opts: { level?: st
     },
   });
   const logger = createLogger(opts.level ?? 'info', sink);
-  const proxy = await startProxy(config, { logger });
+  const start = (c: Config) => startProxy(c, { logger, ...(opts.clock ? { now: opts.clock.now } : {}) });
+  let proxy = await start(config);
+  const port = proxy.port;
   const parsed = (): LogLine[] => lines.map((l) => JSON.parse(l) as LogLine);
   return {
-    proxy, config, url: proxy.url, host: `127.0.0.1:${proxy.port}`, port: proxy.port, cacheDir,
+    get proxy() { return proxy; },
+    config, url: proxy.url, host: `127.0.0.1:${port}`, port, cacheDir,
     logs: parsed,
     logText: () => lines.join('\n'),
     requests: (url) => parsed().filter((l) => l.msg === 'request' && (!url || url.test(String(l.url)))),
     warnings: (msg) => parsed().filter((l) => l.level === 40 && msg.test(l.msg)),
+    async restart() {
+      await proxy.close();
+      proxy = await start(parseConfig('test-proxy.yaml', YAML.stringify({ ...doc, server: { ...(doc.server as object), listen: `127.0.0.1:${port}` } })));
+    },
     async close() {
       await proxy.close();
       await removeTmpDir(cacheDir);

@@ -65,7 +65,7 @@ describe('/readyz', () => {
       cache: { ok: true },
       mirrors: { 'docker.io': { ok: true, endpoints: { 'https://a': 'down', 'https://b': 'up' } }, 'ghcr.io': { ok: true } },
     });
-    expect(readdirSync(cacheDir)).toEqual([]);
+    expect(readdirSync(join(cacheDir, 'tmp'))).toEqual([]);
   });
 
   it('is not ready (503) when every endpoint of one mirror is known-dead, and names that mirror', async () => {

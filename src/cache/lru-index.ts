@@ -1,0 +1,130 @@
+// Access-time LRU over everything the cache holds (blobs, manifests, tag mappings), bounded by cache.maxSize in
+// bytes and by cache.maxEntries in count. Eviction deletes from the entry's own store — but never while a client
+// is reading it: a pinned entry's deletion waits for its last reader. The stores are the truth; the index is how
+// ocimirror remembers their sizes and order, so an entry another process wrote (import) is learnt on first use.
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+
+export type EntryKind = 'blob' | 'manifest' | 'tag';
+
+/** What the index needs of each kind's store. */
+export interface EntryStore {
+  delete(id: string): Promise<void>;
+  /** Persists an access so LRU order survives a restart (may be throttled or a no-op). */
+  touch(id: string): Promise<void>;
+}
+
+export interface IndexedEntry {
+  kind: EntryKind;
+  /** A digest for blobs and manifests; "registry/repo:tag" for tag mappings. */
+  id: string;
+  size: number;
+  /** Last access (ms since epoch) as persisted, for LRU order across restarts. */
+  accessedAt: number;
+}
+
+export interface IndexEvents {
+  onEvict?: (kind: EntryKind, id: string, size: number) => void;
+}
+
+export interface IndexLimits { maxSize: number; maxEntries: number }
+
+const keyOf = (kind: EntryKind, id: string) => `${kind} ${id}`;
+
+export class CacheIndex {
+  private readonly lru: LRUCache<string, number>;
+  private readonly pins = new Map<string, number>();
+  private readonly pendingDelete = new Set<string>();
+  readonly maxSize: number;
+
+  constructor(
+    private readonly stores: Readonly<Record<EntryKind, EntryStore>>,
+    limits: IndexLimits,
+    private readonly log: Logger,
+    private readonly events: IndexEvents = {},
+  ) {
+    this.maxSize = limits.maxSize;
+    this.lru = new LRUCache<string, number>({
+      maxSize: limits.maxSize,
+      max: limits.maxEntries,
+      sizeCalculation: (size) => Math.max(1, size),
+      dispose: (size, key, reason) => {
+        if (reason !== 'evict') return;
+        const [kind, id] = splitKey(key);
+        this.events.onEvict?.(kind, id, size);
+        if (this.pins.has(key)) { this.pendingDelete.add(key); return; }
+        void this.remove(key);
+      },
+    });
+  }
+
+  /** Rebuilds the index from the stores, oldest access first, so the LRU order survives a restart. */
+  async load(sources: AsyncIterable<IndexedEntry>[]): Promise<{ entries: number; bytes: number }> {
+    const all: IndexedEntry[] = [];
+    for (const source of sources) for await (const e of source) all.push(e);
+    all.sort((a, b) => a.accessedAt - b.accessedAt);
+    for (const e of all) this.add(e.kind, e.id, e.size);
+    return { entries: this.lru.size, bytes: this.lru.calculatedSize };
+  }
+
+  has(kind: EntryKind, id: string): boolean {
+    return this.lru.has(keyOf(kind, id));
+  }
+
+  /** Marks a use (moves it to most-recently-used) and returns its size. */
+  use(kind: EntryKind, id: string): number | undefined {
+    const size = this.lru.get(keyOf(kind, id));
+    if (size !== undefined) void this.stores[kind].touch(id);
+    return size;
+  }
+
+  add(kind: EntryKind, id: string, size: number): void {
+    const key = keyOf(kind, id);
+    this.pendingDelete.delete(key);
+    this.lru.set(key, size);
+    // A single entry larger than the whole cap is served but does not stay.
+    if (!this.lru.has(key)) {
+      if (this.pins.has(key)) this.pendingDelete.add(key);
+      else void this.remove(key);
+    }
+  }
+
+  /** Protects an entry from deletion while it is read; call the returned function when done. */
+  pin(kind: EntryKind, id: string): () => void {
+    const key = keyOf(kind, id);
+    this.pins.set(key, (this.pins.get(key) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.pins.get(key) ?? 1) - 1;
+      if (n > 0) { this.pins.set(key, n); return; }
+      this.pins.delete(key);
+      if (this.pendingDelete.has(key) && !this.lru.has(key)) void this.remove(key);
+    };
+  }
+
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+
+  get entries(): number {
+    return this.lru.size;
+  }
+
+  /** Drops an entry from the index only (it is already gone from its store). */
+  forget(kind: EntryKind, id: string): void {
+    this.lru.delete(keyOf(kind, id));
+  }
+
+  private async remove(key: string): Promise<void> {
+    this.pendingDelete.delete(key);
+    const [kind, id] = splitKey(key);
+    try { await this.stores[kind].delete(id); } catch (err) { this.log.warn({ kind, id, err }, 'could not delete an evicted cache entry'); }
+  }
+}
+
+function splitKey(key: string): [EntryKind, string] {
+  const i = key.indexOf(' ');
+  return [key.slice(0, i) as EntryKind, key.slice(i + 1)];
+}
