@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite runs for real: CNCF Distribution (the upstream), skopeo,
-# containerd (ctr + CRI), podman, htpasswd, openssl, docker-compose (only to validate the compose file).
+# containerd (ctr + CRI), podman, htpasswd, openssl, docker-compose (only to validate the compose file), Ceph
+# (mon, OSD, radosgw: the S3 store's real S3) and redis-server (cluster coordination).
 # Debian 12 / Ubuntu; needs root (uses sudo when not root). Safe to run again.
 set -euo pipefail
-PKGS=(docker-registry skopeo containerd podman apache2-utils openssl docker-compose ca-certificates)
+PKGS=(docker-registry skopeo containerd podman apache2-utils openssl docker-compose ca-certificates ceph-mon ceph-osd radosgw redis-server curl procps)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
   command -v sudo >/dev/null || { echo "setup-test-host: run as root (or install sudo)" >&2; exit 1; }
@@ -16,6 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# Debian's postinst may start a registry or containerd under systemd; the tests start their own on loopback.
-for bin in docker-registry skopeo containerd ctr podman htpasswd openssl; do command -v "$bin" >/dev/null || { echo "setup-test-host: $bin missing after install" >&2; exit 1; }; done
+# Debian's postinst may start a registry, containerd or redis under systemd; the tests start their own on loopback
+# (scripts/services/).
+for bin in docker-registry skopeo containerd ctr podman htpasswd openssl ceph-mon ceph-osd radosgw radosgw-admin ceph-authtool monmaptool ceph curl ps redis-server redis-cli; do command -v "$bin" >/dev/null || { echo "setup-test-host: $bin missing after install" >&2; exit 1; }; done
 echo "setup-test-host: ok"

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { algorithmOf } from '../oci/digest.js';
 import { digestPath, walkDigests } from './fs-layout.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
+import { writeFully } from './file-io.js';
 
 export class FsBlobStore implements BlobStore {
   constructor(readonly dir: string) {}
@@ -102,11 +103,7 @@ class FsBlobWriter implements BlobWriter {
   async write(chunk: Buffer): Promise<void> {
     // Hash on the main thread while the write runs on the thread pool.
     this.hash.update(chunk);
-    let off = 0;
-    while (off < chunk.length) {
-      const { bytesWritten } = await this.handle.write(chunk, off, chunk.length - off, this.position + off);
-      off += bytesWritten;
-    }
+    await writeFully(this.handle, chunk, this.position);
     this.position += chunk.length;
   }
 

@@ -1,0 +1,67 @@
+// The S3 client the S3 store talks through, with the settings S3-compatible stores (Ceph RGW 16.2, MinIO) need,
+// and the key layout: <prefix>blobs/<algorithm>/<hex>, named by the digest, so a key is never built from anything
+// unvalidated.
+import { S3Client } from '@aws-sdk/client-s3';
+import { isDigest } from '../oci/names.js';
+
+export interface S3ConnectOptions {
+  /** Omit for AWS; e.g. http://127.0.0.1:17480 for Ceph RGW. */
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  /** Both or neither; neither means the SDK's default chain (environment, IRSA web identity, instance profile). */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** Concurrent connections to the store: every warm blob stream holds one for its duration. */
+  maxSockets?: number;
+}
+
+export function createS3Client(opts: S3ConnectOptions): S3Client {
+  return new S3Client({
+    region: opts.region,
+    forcePathStyle: opts.forcePathStyle,
+    ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+    ...(opts.accessKeyId && opts.secretAccessKey ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } } : {}),
+    // Checksums only where S3 demands them: RGW 16.2 refuses aws-chunked trailing checksums (411), and every blob
+    // is verified against its digest before it is stored anyway.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: {
+      connectionTimeout: 5_000,
+      // Time to response headers (a part upload includes sending its body); a hung store fails, never hangs.
+      requestTimeout: 60_000,
+      throwOnRequestTimeout: true,
+      // Silence inside a body (a stalled store, or a client that stopped reading a warm blob for this long).
+      socketTimeout: 120_000,
+      httpAgent: { keepAlive: true, maxSockets: opts.maxSockets ?? 256 },
+      httpsAgent: { keepAlive: true, maxSockets: opts.maxSockets ?? 256 },
+    },
+  });
+}
+
+/** "" or a prefix ending in "/" ("mirror" becomes "mirror/"), so every key of ours lives under it. */
+export function normalizePrefix(prefix: string): string {
+  return prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+}
+
+export function blobKey(prefix: string, digest: string): string {
+  if (!isDigest(digest)) throw new Error(`refusing a key for invalid digest ${JSON.stringify(digest)}`);
+  const [alg, hex] = digest.split(':') as [string, string];
+  return `${prefix}blobs/${alg}/${hex}`;
+}
+
+/** The digest a key names, or undefined for a key that is not one of our blobs. */
+export function digestOfKey(prefix: string, key: string): string | undefined {
+  if (!key.startsWith(`${prefix}blobs/`)) return undefined;
+  const parts = key.slice(prefix.length + 'blobs/'.length).split('/');
+  if (parts.length !== 2) return undefined;
+  const digest = `${parts[0]}:${parts[1]}`;
+  return isDigest(digest) ? digest : undefined;
+}
+
+/** S3 says the object (or upload) is not there: HEAD gives NotFound, GET NoSuchKey, a bare 404 otherwise. */
+export function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e?.name === 'NoSuchBucket') return false;
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.name === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404;
+}
