@@ -4,12 +4,13 @@ import { resolve } from 'node:path';
 import { LineCounter, parseDocument, type Node } from 'yaml';
 import { DEFAULTS, type Config, type ListenAddress, type MirrorEntry, type RegistryConfigEntry } from './schema.js';
 import { ConfigError, Walker, join } from './validate.js';
+import { readCluster, readStore } from './cluster.js';
 import { readConfigs, readMirrors, isRegistryName } from './registries.js';
 import { parseDuration, parseSize } from './units.js';
 
-const TOP_KEYS = ['server', 'cache', 'upstream', 'defaultRegistry', 'log', 'registries', 'mirrors', 'configs'];
+const TOP_KEYS = ['server', 'cache', 'upstream', 'defaultRegistry', 'log', 'registries', 'mirrors', 'configs', 'cluster'];
 const SERVER_KEYS = ['listen', 'url', 'tls', 'auth'];
-const CACHE_KEYS = ['dir', 'maxSize', 'maxEntries', 'tagTtl', 'fillTimeout'];
+const CACHE_KEYS = ['dir', 'maxSize', 'maxEntries', 'tagTtl', 'fillTimeout', 'store'];
 const UPSTREAM_KEYS = ['connectTimeout', 'responseTimeout', 'readTimeout', 'failureStatus', 'appendDefaultEndpoint', 'health'];
 const HEALTH_KEYS = ['failureThreshold', 'cooldown', 'maxCooldown', 'probeInterval'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -29,6 +30,8 @@ export interface LoadOptions {
   listen?: string;
   /** false: do not require TLS files to exist (generating node configs on a workstation). */
   checkFiles?: boolean;
+  /** Where AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, REDIS_URL and OCIMIRROR_ADVERTISE_URL come from (process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export function loadConfig(file: string, overrides: LoadOptions = {}): Config {
@@ -89,6 +92,9 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
   }
 
   const cache = w.fields(v(top, 'cache'), 'cache', CACHE_KEYS);
+  const env = overrides.env ?? process.env;
+  const store = readStore(w, v(cache, 'store'), env);
+  const cluster = readCluster(w, v(top, 'cluster'), top.has('cluster'), env, store);
   const up = w.fields(v(top, 'upstream'), 'upstream', UPSTREAM_KEYS);
   const health = w.fields(v(up, 'health'), 'upstream.health', HEALTH_KEYS);
   const failureStatusNode = v(up, 'failureStatus');
@@ -136,6 +142,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
       maxEntries: v(cache, 'maxEntries') == null ? DEFAULTS.maxEntries : (w.int(v(cache, 'maxEntries'), 'cache.maxEntries', 100, 100_000_000) ?? 0),
       tagTtlMs: duration(v(cache, 'tagTtl'), 'cache.tagTtl', DEFAULTS.tagTtl),
       fillTimeoutMs: duration(v(cache, 'fillTimeout'), 'cache.fillTimeout', DEFAULTS.fillTimeout),
+      store,
     },
     upstream: {
       connectTimeoutMs: duration(v(up, 'connectTimeout'), 'upstream.connectTimeout', DEFAULTS.connectTimeout),
@@ -155,6 +162,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
     ...(registries ? { registries } : {}),
     mirrors,
     configs,
+    ...(cluster ? { cluster } : {}),
   };
   if (w.problems.length) throw new ConfigError(w.problems);
   return deepFreeze(config);

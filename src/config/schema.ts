@@ -43,6 +43,31 @@ export interface HealthConfig {
   readonly probeIntervalMs: number;
 }
 
+/** `cache.store`: the local filesystem (cache.dir), or an S3 bucket that replicas share. */
+export type StoreConfig = { readonly type: 'fs' } | S3StoreConfig;
+
+export interface S3StoreConfig {
+  readonly type: 's3';
+  /** Absent for AWS itself. */
+  readonly endpoint?: string;
+  readonly region: string;
+  readonly bucket: string;
+  /** "" or a key prefix. */
+  readonly prefix: string;
+  readonly forcePathStyle: boolean;
+  /** Both or neither; neither means the SDK's default credential chain. */
+  readonly accessKeyId?: string;
+  readonly secretAccessKey?: string;
+}
+
+/** `cluster`: replicas coordinating through Redis. */
+export interface ClusterConfig {
+  /** redis:// or rediss:// URL (may hold a password: log it only through redactUrl). */
+  readonly redis: string;
+  /** How the other replicas reach this one. */
+  readonly advertiseUrl: string;
+}
+
 export interface Config {
   /** Path of the file this was loaded from (for messages). */
   readonly source: string;
@@ -60,6 +85,7 @@ export interface Config {
     readonly maxEntries: number;
     readonly tagTtlMs: number;
     readonly fillTimeoutMs: number;
+    readonly store: StoreConfig;
   };
   readonly upstream: {
     readonly connectTimeoutMs: number;
@@ -76,6 +102,8 @@ export interface Config {
   readonly registries?: string;
   readonly mirrors: Readonly<Record<string, MirrorEntry>>;
   readonly configs: Readonly<Record<string, RegistryConfigEntry>>;
+  /** Absent: a single replica. */
+  readonly cluster?: ClusterConfig;
 }
 
 export const DEFAULTS = {

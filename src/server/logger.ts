@@ -4,6 +4,9 @@ import pino, { type Logger } from 'pino';
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization',
   '*.password', '*.identity_token', '*.auth', 'configs.*.auth', 'config.configs.*.auth',
+  // cache.store and cluster secrets (the Redis URL may carry a password): log them only through redactUrl.
+  'secretAccessKey', '*.secretAccessKey', 'cache.store.secretAccessKey', 'config.cache.store.secretAccessKey',
+  'cluster.redis', 'config.cluster.redis',
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

@@ -6,9 +6,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { Upstreams } from '../upstream/upstreams.js';
 import { ProxyService } from '../upstream/service.js';
-import { FsBlobStore } from '../cache/fs-store.js';
 import { FsManifestStore } from '../cache/fs-manifest-store.js';
 import { FsTagStore } from '../cache/fs-tag-store.js';
+import { openBlobStore } from '../cache/open-store.js';
 import { CachingService } from '../cache/service.js';
 import { buildApp } from './app.js';
 import { authPlugin } from './auth.js';
@@ -37,13 +37,13 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const via = `1.1 ocimirror-${randomBytes(6).toString('hex')}`;
   const upstreams = new Upstreams(config, logger, via);
   const proxy = new ProxyService(upstreams, config.upstream.failureStatus);
-  const blobs = new FsBlobStore(config.cache.dir);
+  const { store: blobs, summary: storeSummary, close: closeStore } = await openBlobStore(config);
   const manifests = new FsManifestStore(config.cache.dir, logger);
   const tags = new FsTagStore(config.cache.dir, logger);
-  await Promise.all([blobs.init(), manifests.init(), tags.init()]);
+  await Promise.all([manifests.init(), tags.init()]);
   const service = new CachingService({ blobs, manifests, tags }, proxy, config, logger, opts.now ? { now: opts.now } : {});
   const cacheState = await service.init();
-  logger.info({ dir: config.cache.dir, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
+  logger.info({ dir: config.cache.dir, store: storeSummary, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
   const metrics = createMetrics({
     cache: service,
     endpoints: () => upstreams.allEndpoints().map((e) => ({ name: e.client.name, isDown: e.health.isDown })),
@@ -79,6 +79,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       // Cancelling fills ends the clients following them, which lets the server's close finish.
       await Promise.all([app.close(), service.close()]);
       await upstreams.close();
+      closeStore();
     },
   };
 }

@@ -27,7 +27,7 @@ describe('config errors carry file:line:col, the key path and what was expected'
 
   it('unknown key (top level)', () => {
     expect(problems('mirror:\n  docker.io: {}\n')).toEqual([
-      'c.yaml:1:1: mirror: unknown key; expected one of server, cache, upstream, defaultRegistry, log, registries, mirrors, configs',
+      'c.yaml:1:1: mirror: unknown key; expected one of server, cache, upstream, defaultRegistry, log, registries, mirrors, configs, cluster',
     ]);
   });
 
