@@ -14,6 +14,7 @@ import { isDigest } from '../oci/names.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
 import { blobKey, digestOfKey, isNotFound, normalizePrefix } from './s3-client.js';
 import { S3BlobWriter, UPLOAD_ID_SUFFIX } from './s3-writer.js';
+import { Slots } from './slots.js';
 
 export interface S3StoreOptions {
   client: S3Client;
@@ -25,19 +26,25 @@ export interface S3StoreOptions {
   staleUploadMs: number;
   /** Multipart part size (S3's minimum is 5 MiB); blobs smaller than this are one PutObject. */
   partSize?: number;
+  /** Parts one writer uploads at once. */
   partConcurrency?: number;
+  /** Part buffers of all writers together (each partSize bytes): bounds memory however many fills run. */
+  maxPartsInFlight?: number;
   now?: () => number;
 }
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_PART_CONCURRENCY = 4;
+export const DEFAULT_MAX_PARTS_IN_FLIGHT = 16;
 
 export class S3BlobStore implements BlobStore {
   readonly prefix: string;
   private readonly client: S3Client;
   private readonly bucket: string;
+  private readonly slots: Slots;
 
   constructor(private readonly opts: S3StoreOptions) {
+    this.slots = new Slots(opts.maxPartsInFlight ?? DEFAULT_MAX_PARTS_IN_FLIGHT);
     this.client = opts.client;
     this.bucket = opts.bucket;
     this.prefix = normalizePrefix(opts.prefix);
@@ -109,7 +116,7 @@ export class S3BlobStore implements BlobStore {
     const handle = await open(spillPath, 'w+');
     return new S3BlobWriter({
       client: this.client, bucket: this.bucket, key, digest, spillPath,
-      partSize: this.opts.partSize ?? DEFAULT_PART_SIZE, partConcurrency: this.opts.partConcurrency ?? DEFAULT_PART_CONCURRENCY,
+      partSize: this.opts.partSize ?? DEFAULT_PART_SIZE, partConcurrency: this.opts.partConcurrency ?? DEFAULT_PART_CONCURRENCY, slots: this.slots,
     }, handle);
   }
 

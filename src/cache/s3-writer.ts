@@ -13,6 +13,7 @@ import { algorithmOf } from '../oci/digest.js';
 import { DigestMismatchError, type BlobWriter, type StoredBlob } from './blob-store.js';
 import { readFully, writeFully } from './file-io.js';
 import { isNotFound } from './s3-client.js';
+import type { Slots } from './slots.js';
 
 export interface S3WriterTarget {
   client: S3Client;
@@ -22,8 +23,10 @@ export interface S3WriterTarget {
   /** The spill file; `${spillPath}.upload` holds the multipart upload's id while one exists (for recover()). */
   spillPath: string;
   partSize: number;
-  /** Parts uploading at once: memory per writer is at most partSize times this. */
+  /** Parts uploading at once per writer. */
   partConcurrency: number;
+  /** Shared by every writer of the store: each part buffer (partSize bytes) holds one, so memory is bounded. */
+  slots: Slots;
 }
 
 export const UPLOAD_ID_SUFFIX = '.upload';
@@ -57,8 +60,10 @@ export class S3BlobWriter implements BlobWriter {
     while (this.position - this.queuedTo >= this.t.partSize) {
       // Backpressure: the caller waits while the store is slower than its upstream.
       while (this.inflight.size >= this.t.partConcurrency) await Promise.race(this.inflight);
+      const release = await this.t.slots.take();
+      if (this.failure || this.state !== 'writing') release();
       this.assertWriting();
-      this.queuePart(this.t.partSize);
+      this.queuePart(this.t.partSize, release);
     }
   }
 
@@ -104,12 +109,17 @@ export class S3BlobWriter implements BlobWriter {
 
   /** Smaller than one part: one PutObject of the whole spill file. */
   private async putWhole(): Promise<void> {
-    const body = await readFully(this.handle, 0, this.position);
-    await this.t.client.send(new PutObjectCommand({ Bucket: this.t.bucket, Key: this.t.key, Body: body, ContentLength: body.length }));
+    const release = await this.t.slots.take();
+    try {
+      const body = await readFully(this.handle, 0, this.position);
+      await this.t.client.send(new PutObjectCommand({ Bucket: this.t.bucket, Key: this.t.key, Body: body, ContentLength: body.length }));
+    } finally {
+      release();
+    }
   }
 
   private async completeUpload(): Promise<void> {
-    if (this.position > this.queuedTo) this.queuePart(this.position - this.queuedTo);
+    if (this.position > this.queuedTo) this.queuePart(this.position - this.queuedTo, await this.t.slots.take());
     await this.partsUploaded();
     const uploadId = await (this.upload as Promise<string>);
     // RGW 16.2 answers an empty ETag here; nothing of ours needs it.
@@ -125,14 +135,15 @@ export class S3BlobWriter implements BlobWriter {
     if (this.failure) throw this.failure;
   }
 
-  private queuePart(length: number): void {
+  /** Starts uploading the next `length` bytes as a part; `release` frees its slot when it is done. */
+  private queuePart(length: number, release: () => void): void {
     const start = this.queuedTo;
     const partNumber = ++this.partCount;
     this.queuedTo += length;
     const p: Promise<void> = this.uploadPart(partNumber, start, length).then(
       (etag) => { this.parts[partNumber - 1] = { PartNumber: partNumber, ETag: etag }; },
       (err: unknown) => { this.failure ??= err; },
-    ).then(() => { this.inflight.delete(p); });
+    ).then(() => { release(); this.inflight.delete(p); });
     this.inflight.add(p);
   }
 

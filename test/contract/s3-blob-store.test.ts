@@ -171,6 +171,32 @@ describe('S3BlobStore on Ceph RGW', () => {
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: outside, UploadId: foreign.UploadId }));
   });
 
+  it('part buffers are bounded across all writers (maxPartsInFlight), and concurrent writers still finish', async () => {
+    let inFlight = 0;
+    let most = 0;
+    // The store's own client, with a count of the part buffers being sent at any moment.
+    const counting = new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return async (command: { constructor: { name: string } }) => {
+          const holdsBuffer = ['UploadPartCommand', 'PutObjectCommand'].includes(command.constructor.name);
+          if (holdsBuffer) most = Math.max(most, ++inFlight);
+          try { return await target.send(command as never); } finally { if (holdsBuffer) inFlight--; }
+        };
+      },
+    });
+    const bounded = new S3BlobStore({ client: counting, bucket, prefix: sut.prefix, spillDir: sut.spillDir, staleUploadMs: HOUR, partSize: PART, partConcurrency: 4, maxPartsInFlight: 1 });
+    const blobs = [randomBytes(12 * MiB), randomBytes(11 * MiB), randomBytes(3 * MiB)];
+    await Promise.all(blobs.map(async (b) => {
+      const w = await bounded.createWriter(digestOf(b));
+      await writeAll(w, b);
+      await w.commit(b.length);
+      await w.close();
+    }));
+    for (const b of blobs) expect((await bounded.readAll(digestOf(b)))?.equals(b)).toBe(true);
+    expect(most).toBe(1);
+  });
+
   it('open() of an absent blob fails with ENOENT, as the filesystem store does', async () => {
     await expect(store.open(bigDigest)).rejects.toMatchObject({ code: 'ENOENT' });
   });
