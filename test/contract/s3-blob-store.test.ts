@@ -135,7 +135,9 @@ describe('S3BlobStore on Ceph RGW', () => {
     // The upload vanishes behind the writer's back (another process, a lifecycle rule): later parts cannot land.
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload!.key, UploadId: upload!.uploadId }));
     const err = await writeAll(w, big).then(() => w.commit(big.length)).then(() => 'committed', (e: unknown) => e);
-    expect(err).toMatchObject({ name: 'NoSuchUpload' });
+    // RGW answers NoSuchUpload, sometimes before it has read the part, so the client may see the reset instead.
+    expect(err).toBeInstanceOf(Error);
+    expect(`${(err as Error).name}: ${(err as Error).message}`).toMatch(/^NoSuchUpload|EPIPE|ECONNRESET/);
     expect(await store.stat(bigDigest)).toBeUndefined();
     expect(await uploadsUnder(sut.prefix)).toEqual([]);
     // The fill aborts a writer that failed; that removes the spill file and the record of the upload.
