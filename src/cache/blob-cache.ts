@@ -1,8 +1,10 @@
 // Blobs: warm from the store, cold through one shared BlobFill per digest. HEAD on a cold blob asks upstream
-// with HEAD — no download.
+// with HEAD — no download. What to answer (head, full, partial, unsatisfiable) is planRange's decision, made
+// once the size is known, the same way for warm and cold blobs.
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { resolveRange, type BlobRequest, type BlobResult } from '../oci/service.js';
+import { planLength, planRange } from '../oci/range.js';
+import type { BlobRequest, BlobResult } from '../oci/service.js';
 import type { ProxyService } from '../upstream/service.js';
 import type { BlobStore } from './blob-store.js';
 import { BlobFill } from './fill.js';
@@ -39,7 +41,7 @@ export class BlobCache {
     if (size !== undefined) return this.fromStore(req, size);
     const running = this.fills.get(req.digest);
     if (req.method === 'HEAD') {
-      if (running?.size !== undefined) return { digest: req.digest, size: running.size, endpoint: running.endpoint ?? 'fill', cache: 'joined' };
+      if (running?.size !== undefined) return { digest: req.digest, size: running.size, plan: { kind: 'head' }, endpoint: running.endpoint ?? 'fill', cache: 'joined' };
       const head = await this.upstream.blobHead(req);
       return { ...head, cache: 'miss' };
     }
@@ -53,12 +55,12 @@ export class BlobCache {
       throw err;
     }
     this.stats.misses.blob++;
-    const range = req.range ? resolveRange(req.range, total) : { start: 0, end: total - 1 };
-    const base = { digest: req.digest, size: total, endpoint: fill.endpoint ?? 'fill', attempts: fill.attempts, cache: running ? 'joined' as const : 'miss' as const };
-    if (!range) { release(); return base; }
-    const reader = new FillReader(fill, range.start, total === 0 ? -1 : range.end, release);
-    countServed(reader, range.end - range.start + 1, () => reader.sent, (n) => { this.stats.bytesFromUpstream += n; });
-    return { ...base, stream: reader, ...(req.range ? { range } : {}) };
+    const plan = planRange(req.method, req.range, total);
+    const base = { digest: req.digest, size: total, plan, endpoint: fill.endpoint ?? 'fill', attempts: fill.attempts, cache: running ? 'joined' as const : 'miss' as const };
+    if (plan.kind !== 'full' && plan.kind !== 'partial') { release(); return base; }
+    const reader = new FillReader(fill, plan.start, plan.end, release);
+    countServed(reader, planLength(plan), () => reader.sent, (n) => { this.stats.bytesFromUpstream += n; });
+    return { ...base, stream: reader };
   }
 
   /** A blob the index does not know may have been stored by another process (ocimirror import): the store decides. */
@@ -71,17 +73,16 @@ export class BlobCache {
 
   private async fromStore(req: BlobRequest, size: number): Promise<BlobResult & { cache: 'hit' }> {
     this.stats.hits.blob++;
-    const base = { digest: req.digest, size, endpoint: 'cache', cache: 'hit' as const };
-    if (req.method === 'HEAD') return base;
-    const range = req.range ? resolveRange(req.range, size) : size > 0 ? { start: 0, end: size - 1 } : undefined;
-    if (req.range && !range) return base;
+    const plan = planRange(req.method, req.range, size);
+    const base = { digest: req.digest, size, plan, endpoint: 'cache', cache: 'hit' as const };
+    if (plan.kind !== 'full' && plan.kind !== 'partial') return base;
+    const length = planLength(plan);
     const unpin = this.index.pin('blob', req.digest);
     try {
-      const stream = range ? await this.store.open(req.digest, range) : Readable.from([]);
+      const stream = length > 0 ? await this.store.open(req.digest, plan) : Readable.from([]);
       stream.once('close', unpin);
-      const length = range ? range.end - range.start + 1 : 0;
       countServed(stream, length, () => (stream as Readable & { bytesRead?: number }).bytesRead ?? 0, (n) => { this.stats.bytesFromCache += n; });
-      return { ...base, stream, ...(req.range && range ? { range } : {}) };
+      return { ...base, stream };
     } catch (err) {
       unpin();
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {

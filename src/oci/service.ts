@@ -1,6 +1,7 @@
 // What the routes ask for and get back. The server never knows whether bytes came from cache or upstream:
 // the proxy service and the caching service implement the same interface.
 import type { Readable } from 'node:stream';
+import type { ByteRange, RangePlan } from './range.js';
 
 export interface Target {
   /** Registry the request was routed to ("docker.io", "127.0.0.1:5000"). */
@@ -35,8 +36,6 @@ export interface ManifestResult extends Provenance {
   body?: Buffer;
 }
 
-export interface ByteRange { start: number; end?: number; suffix?: number }
-
 export interface BlobRequest extends Target {
   digest: string;
   method: 'GET' | 'HEAD';
@@ -48,9 +47,9 @@ export interface BlobResult extends Provenance {
   /** Full size of the blob. */
   size: number;
   mediaType?: string;
-  /** Inclusive byte range being sent, when the request had a satisfiable Range. */
-  range?: { start: number; end: number };
-  /** Present for GET; emits exactly the bytes of `range` (or the whole blob). Errors mid-way mean: abort the client. */
+  /** What to answer (from planRange): the route switches on it. */
+  plan: RangePlan;
+  /** Present for full and partial plans; emits exactly the plan's bytes. Errors mid-way mean: abort the client. */
   stream?: Readable;
 }
 
@@ -74,29 +73,4 @@ export interface RegistryService {
   blob(req: BlobRequest): Promise<BlobResult>;
   tags(req: ListRequest): Promise<ListResult>;
   referrers(req: ListRequest & { digest: string }): Promise<ListResult>;
-}
-
-/** Resolves a Range against a known size: inclusive bounds, or undefined when unsatisfiable. */
-export function resolveRange(range: ByteRange, size: number): { start: number; end: number } | undefined {
-  if (range.suffix !== undefined) {
-    if (range.suffix === 0 || size === 0) return undefined;
-    return { start: Math.max(0, size - range.suffix), end: size - 1 };
-  }
-  if (range.start >= size) return undefined;
-  const end = range.end === undefined ? size - 1 : Math.min(range.end, size - 1);
-  if (end < range.start) return undefined;
-  return { start: range.start, end };
-}
-
-/** Parses a single `bytes=` range; multi-range and malformed headers are ignored (RFC 9110 allows that). */
-export function parseRange(header: string | undefined): ByteRange | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m) return undefined;
-  const [, a, b] = m;
-  if (a === '' && b === '') return undefined;
-  if (a === '') return { start: 0, suffix: Number(b) };
-  const start = Number(a);
-  if (b !== '' && Number(b) < start) return undefined;
-  return b === '' ? { start } : { start, end: Number(b) };
 }

@@ -1,8 +1,10 @@
-// Blobs: streamed with backpressure, Range → 206 / 416, exact digest and length headers.
+// Blobs: streamed with backpressure, exact digest and length headers. The service says what to answer (a
+// RangePlan decided once, warm or cold): this route only maps it to 200, 206 or 416.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OciError } from '../oci/errors.js';
 import { checkDigest } from '../oci/names.js';
-import { parseRange, type RegistryService } from '../oci/service.js';
+import { parseRange, planLength } from '../oci/range.js';
+import type { RegistryService } from '../oci/service.js';
 import { record } from './context.js';
 import type { Route } from './routing.js';
 
@@ -17,16 +19,17 @@ export async function serveBlob(service: RegistryService, req: FastifyRequest, r
     .header('content-type', result.mediaType && result.mediaType !== 'application/json' ? result.mediaType : 'application/octet-stream')
     .header('etag', `"${result.digest}"`)
     .header('cache-control', 'max-age=31536000');
-  if (method === 'HEAD') return reply.header('content-length', String(result.size)).send();
-  if (range && !result.range) {
-    result.stream?.destroy();
-    throw new OciError('RANGE_INVALID', { range: req.headers.range, size: result.size }, { headers: { 'content-range': `bytes */${result.size}` } });
+  const { plan } = result;
+  switch (plan.kind) {
+    case 'head':
+      return reply.header('content-length', String(result.size)).send();
+    case 'unsatisfiable':
+      result.stream?.destroy();
+      throw new OciError('RANGE_INVALID', { range: req.headers.range, size: result.size }, { headers: { 'content-range': `bytes */${result.size}` } });
+    case 'partial':
+      reply.code(206).header('content-range', `bytes ${plan.start}-${plan.end}/${result.size}`).header('content-length', String(planLength(plan)));
+      return reply.send(result.stream);
+    case 'full':
+      return reply.header('content-length', String(result.size)).send(result.stream);
   }
-  if (result.range) {
-    const { start, end } = result.range;
-    reply.code(206).header('content-range', `bytes ${start}-${end}/${result.size}`).header('content-length', String(end - start + 1));
-  } else {
-    reply.header('content-length', String(result.size));
-  }
-  return reply.send(result.stream);
 }

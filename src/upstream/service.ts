@@ -68,7 +68,7 @@ export class ProxyService {
     }, 'BLOB_UNKNOWN');
     await res.body.dump().catch(() => undefined);
     const mediaType = headerValue(res.headers, 'content-type');
-    return { digest: req.digest, size: Number(headerValue(res.headers, 'content-length')), endpoint: endpoint.client.name, attempts, ...(mediaType ? { mediaType } : {}) };
+    return { digest: req.digest, size: Number(headerValue(res.headers, 'content-length')), plan: { kind: 'head' }, endpoint: endpoint.client.name, attempts, ...(mediaType ? { mediaType } : {}) };
   }
 
   async tags(req: ListRequest): Promise<ListResult> {

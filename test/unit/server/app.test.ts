@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { OciError } from '../../../src/oci/errors.js';
 import type { BlobRequest, ListRequest, ManifestRequest, RegistryService } from '../../../src/oci/service.js';
-import { resolveRange } from '../../../src/oci/service.js';
+import { planRange } from '../../../src/oci/range.js';
 import { buildApp } from '../../../src/server/app.js';
 
 const MANIFEST = Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}');
@@ -24,9 +24,9 @@ class StubService implements RegistryService {
   async blob(req: BlobRequest) {
     this.calls.push(req);
     if (this.fail) throw this.fail;
-    const range = req.range ? resolveRange(req.range, BLOB.length) : undefined;
-    const bytes = range ? BLOB.subarray(range.start, range.end + 1) : BLOB;
-    return { digest: req.digest, size: BLOB.length, ...(range ? { range } : {}), ...(req.method === 'GET' ? { stream: Readable.from([bytes]) } : {}) };
+    const plan = planRange(req.method, req.range, BLOB.length);
+    const bytes = plan.kind === 'partial' ? BLOB.subarray(plan.start, plan.end + 1) : BLOB;
+    return { digest: req.digest, size: BLOB.length, plan, ...(plan.kind === 'full' || plan.kind === 'partial' ? { stream: Readable.from([bytes]) } : {}) };
   }
   async tags(req: ListRequest) {
     this.calls.push(req);

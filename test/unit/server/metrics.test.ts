@@ -26,7 +26,7 @@ class StubService implements RegistryService {
     return { digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: MANIFEST.length, body: MANIFEST, endpoint: 'http://up:2', attempts: [{ endpoint: 'http://up:2', status: 200, ms: 12 }] };
   }
   async blob(req: BlobRequest) {
-    return { digest: req.digest, size: 3, endpoint: 'http://up:2', attempts: SHARED, stream: Readable.from([Buffer.from('abc')]) };
+    return { digest: req.digest, size: 3, plan: { kind: 'full' as const, start: 0 as const, end: 2 }, endpoint: 'http://up:2', attempts: SHARED, stream: Readable.from([Buffer.from('abc')]) };
   }
   async tags() { return { body: Buffer.from('{}'), contentType: 'application/json' }; }
   async referrers() { return { body: Buffer.from('{}'), contentType: 'application/json' }; }
