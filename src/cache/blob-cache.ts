@@ -5,12 +5,15 @@ import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { planLength, planRange } from '../oci/range.js';
 import type { BlobRequest, BlobResult } from '../oci/service.js';
+import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import type { ProxyService } from '../upstream/service.js';
 import type { BlobStore } from './blob-store.js';
 import { BlobFill } from './fill.js';
 import { FillReader } from './fill-reader.js';
 import type { CacheIndex } from './lru-index.js';
 import type { CacheStats } from './stats.js';
+
+type Request = BlobRequest<MirrorUpstream>;
 
 export class BlobCache {
   private readonly fills = new Map<string, BlobFill>();
@@ -36,7 +39,7 @@ export class BlobCache {
     return this.fills.size;
   }
 
-  async blob(req: BlobRequest): Promise<BlobResult & { cache: 'hit' | 'miss' | 'joined' }> {
+  async blob(req: Request): Promise<BlobResult & { cache: 'hit' | 'miss' | 'joined' }> {
     const size = this.index.use('blob', req.digest) ?? (await this.learn(req.digest));
     if (size !== undefined) return this.fromStore(req, size);
     const running = this.fills.get(req.digest);
@@ -45,7 +48,7 @@ export class BlobCache {
       const head = await this.upstream.blobHead(req);
       return { ...head, cache: 'miss' };
     }
-    const fill = running ?? this.startFill(req.digest, req.registry, req.repo);
+    const fill = running ?? this.startFill(req);
     const release = fill.acquire();
     let total: number;
     try {
@@ -71,7 +74,7 @@ export class BlobCache {
     return stored.size;
   }
 
-  private async fromStore(req: BlobRequest, size: number): Promise<BlobResult & { cache: 'hit' }> {
+  private async fromStore(req: Request, size: number): Promise<BlobResult & { cache: 'hit' }> {
     this.stats.hits.blob++;
     const plan = planRange(req.method, req.range, size);
     const base = { digest: req.digest, size, plan, endpoint: 'cache', cache: 'hit' as const };
@@ -94,8 +97,8 @@ export class BlobCache {
     }
   }
 
-  private startFill(digest: string, registry: string, repo: string, skip?: BlobFill['retrySkip'], isRetry = false): BlobFill {
-    const mirror = this.upstream.mirror(registry);
+  private startFill(req: Request, skip?: BlobFill['retrySkip'], isRetry = false): BlobFill {
+    const { digest, registry, repo, mirror } = req;
     const fill = new BlobFill({
       digest, repo, mirror, store: this.store, log: this.log, fillTimeoutMs: this.opts.fillTimeoutMs, failureStatus: this.opts.failureStatus,
       ...(skip ? { skip } : {}),
@@ -112,7 +115,7 @@ export class BlobCache {
       this.log.warn({ digest, registry, repo, error: fill.error?.message }, 'blob fill failed; nothing cached');
       // A corrupt transfer is retried once on the next endpoint, so the next client gets good bytes.
       if (fill.retrySkip && !isRetry && !this.closed && !this.fills.has(digest)) {
-        const retry = this.startFill(digest, registry, repo, fill.retrySkip, true);
+        const retry = this.startFill(req, fill.retrySkip, true);
         retry.on('failed', () => undefined);
       }
     });

@@ -6,13 +6,16 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { accepts } from '../oci/mediatypes.js';
 import { isDigest } from '../oci/names.js';
-import type { ManifestRequest, ManifestResult } from '../oci/service.js';
+import type { ManifestRequest as RoutedManifestRequest, ManifestResult } from '../oci/service.js';
+import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import { isOutage, type ProxyService } from '../upstream/service.js';
 import type { CacheIndex } from './lru-index.js';
 import type { ManifestStore } from './manifest-store.js';
 import { SharedRequests } from './shared-request.js';
 import type { CacheStats } from './stats.js';
 import { tagId, type TagKey, type TagMapping, type TagStore } from './tag-store.js';
+
+type ManifestRequest = RoutedManifestRequest<MirrorUpstream>;
 
 const STALE_WARNING = '110 ocimirror "Response is Stale: every upstream endpoint failed"';
 

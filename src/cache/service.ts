@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult, RegistryService } from '../oci/service.js';
+import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import type { ProxyService } from '../upstream/service.js';
 import { BlobCache } from './blob-cache.js';
 import type { BlobStore } from './blob-store.js';
@@ -19,7 +20,7 @@ export interface CacheStores {
   tags: TagStore;
 }
 
-export class CachingService implements RegistryService {
+export class CachingService implements RegistryService<MirrorUpstream> {
   readonly stats = new CacheStats();
   readonly index: CacheIndex;
   private readonly blobs: BlobCache;
@@ -64,19 +65,19 @@ export class CachingService implements RegistryService {
     return this.blobs.fillsInProgress;
   }
 
-  manifest(req: ManifestRequest): Promise<ManifestResult> {
+  manifest(req: ManifestRequest<MirrorUpstream>): Promise<ManifestResult> {
     return this.manifests.manifest(req);
   }
 
-  blob(req: BlobRequest): Promise<BlobResult> {
+  blob(req: BlobRequest<MirrorUpstream>): Promise<BlobResult> {
     return this.blobs.blob(req);
   }
 
-  tags(req: ListRequest): Promise<ListResult> {
+  tags(req: ListRequest<MirrorUpstream>): Promise<ListResult> {
     return this.upstream.tags(req);
   }
 
-  referrers(req: ListRequest & { digest: string }): Promise<ListResult> {
+  referrers(req: ListRequest<MirrorUpstream> & { digest: string }): Promise<ListResult> {
     return this.upstream.referrers(req);
   }
 }

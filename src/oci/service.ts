@@ -1,11 +1,14 @@
 // What the routes ask for and get back. The server never knows whether bytes came from cache or upstream:
-// the proxy service and the caching service implement the same interface.
+// it asks a RegistryService and maps the result. `M` is the mirror entry routing resolved the registry to; its
+// type belongs to the upstream layer, so this layer only carries it down (every request resolves it once).
 import type { Readable } from 'node:stream';
 import type { ByteRange, RangePlan } from './range.js';
 
-export interface Target {
-  /** Registry the request was routed to ("docker.io", "127.0.0.1:5000"). */
+export interface Target<M = unknown> {
+  /** Registry the request was routed to ("docker.io", "127.0.0.1:5000"), for logs and cache keys. */
   registry: string;
+  /** The mirror entry routing resolved `registry` to; nothing below the route resolves it again. */
+  mirror: M;
   /** Repository name at that registry, normalised ("library/alpine"), before any mirror rewrite. */
   repo: string;
   signal?: AbortSignal;
@@ -21,7 +24,7 @@ export interface Provenance {
   cache?: 'hit' | 'miss' | 'stale' | 'joined';
 }
 
-export interface ManifestRequest extends Target {
+export interface ManifestRequest<M = unknown> extends Target<M> {
   ref: string;
   method: 'GET' | 'HEAD';
   /** The client's Accept, normalised to the known manifest media types (normaliseAccept); forwarded as such. */
@@ -36,7 +39,7 @@ export interface ManifestResult extends Provenance {
   body?: Buffer;
 }
 
-export interface BlobRequest extends Target {
+export interface BlobRequest<M = unknown> extends Target<M> {
   digest: string;
   method: 'GET' | 'HEAD';
   range?: ByteRange;
@@ -53,7 +56,7 @@ export interface BlobResult extends Provenance {
   stream?: Readable;
 }
 
-export interface ListRequest extends Target {
+export interface ListRequest<M = unknown> extends Target<M> {
   /** Query string to forward (n, last, artifactType), without "?". */
   query: string;
   digest?: string;
@@ -68,9 +71,9 @@ export interface ListResult extends Provenance {
   filtersApplied?: string;
 }
 
-export interface RegistryService {
-  manifest(req: ManifestRequest): Promise<ManifestResult>;
-  blob(req: BlobRequest): Promise<BlobResult>;
-  tags(req: ListRequest): Promise<ListResult>;
-  referrers(req: ListRequest & { digest: string }): Promise<ListResult>;
+export interface RegistryService<M = unknown> {
+  manifest(req: ManifestRequest<M>): Promise<ManifestResult>;
+  blob(req: BlobRequest<M>): Promise<BlobResult>;
+  tags(req: ListRequest<M>): Promise<ListResult>;
+  referrers(req: ListRequest<M> & { digest: string }): Promise<ListResult>;
 }

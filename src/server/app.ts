@@ -9,9 +9,9 @@ import { registerRegistryRoutes } from './registry-routes.js';
 import type { RoutingTable } from './routing.js';
 import './context.js';
 
-export interface AppDeps {
-  service: RegistryService;
-  routing: RoutingTable;
+export interface AppDeps<M> {
+  service: RegistryService<M>;
+  routing: RoutingTable<M>;
   logger: Logger;
   /** Token this instance puts in Via; a request already carrying it has looped back through us. */
   via: string;
@@ -20,7 +20,7 @@ export interface AppDeps {
   https?: { cert: Buffer; key: Buffer };
 }
 
-export function buildApp(deps: AppDeps): FastifyInstance {
+export function buildApp<M>(deps: AppDeps<M>): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
     // One access line per request is written by our onResponse hook instead of fastify's two.

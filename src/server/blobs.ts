@@ -6,12 +6,12 @@ import { checkDigest } from '../oci/names.js';
 import { parseRange, planLength } from '../oci/range.js';
 import type { RegistryService } from '../oci/service.js';
 import { record } from './context.js';
-import type { Route } from './routing.js';
+import { targetOf, type Route } from './routing.js';
 
-export async function serveBlob(service: RegistryService, req: FastifyRequest, reply: FastifyReply, route: Route, digest: string, method: 'GET' | 'HEAD'): Promise<FastifyReply> {
+export async function serveBlob<M>(service: RegistryService<M>, req: FastifyRequest, reply: FastifyReply, route: Route<M>, digest: string, method: 'GET' | 'HEAD'): Promise<FastifyReply> {
   checkDigest(digest);
   const range = method === 'GET' ? parseRange(req.headers.range) : undefined;
-  const result = await service.blob({ registry: route.registry, repo: route.repo, digest, method, signal: req.clientGone, ...(range ? { range } : {}) });
+  const result = await service.blob({ ...targetOf(route, req.clientGone), digest, method, ...(range ? { range } : {}) });
   record(req.ctx, result);
   reply
     .header('docker-content-digest', result.digest)

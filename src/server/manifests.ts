@@ -4,12 +4,12 @@ import { normaliseAccept } from '../oci/mediatypes.js';
 import { checkReference } from '../oci/names.js';
 import type { RegistryService } from '../oci/service.js';
 import { record } from './context.js';
-import type { Route } from './routing.js';
+import { targetOf, type Route } from './routing.js';
 
-export async function serveManifest(service: RegistryService, req: FastifyRequest, reply: FastifyReply, route: Route, ref: string, method: 'GET' | 'HEAD'): Promise<FastifyReply> {
+export async function serveManifest<M>(service: RegistryService<M>, req: FastifyRequest, reply: FastifyReply, route: Route<M>, ref: string, method: 'GET' | 'HEAD'): Promise<FastifyReply> {
   checkReference(ref);
   const accept = normaliseAccept(req.headers.accept);
-  const result = await service.manifest({ registry: route.registry, repo: route.repo, ref, method, accept, signal: req.clientGone });
+  const result = await service.manifest({ ...targetOf(route, req.clientGone), ref, method, accept });
   record(req.ctx, result);
   if (result.warning) reply.header('warning', result.warning);
   reply

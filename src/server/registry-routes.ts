@@ -9,12 +9,12 @@ import { serveManifest } from './manifests.js';
 import { serveBlob } from './blobs.js';
 import { serveReferrers, serveTags } from './lists.js';
 
-export interface RouteDeps {
-  service: RegistryService;
-  routing: RoutingTable;
+export interface RouteDeps<M> {
+  service: RegistryService<M>;
+  routing: RoutingTable<M>;
 }
 
-export function registerRegistryRoutes(app: FastifyInstance, deps: RouteDeps): void {
+export function registerRegistryRoutes<M>(app: FastifyInstance, deps: RouteDeps<M>): void {
   app.route({
     method: ['GET', 'HEAD'],
     url: '/v2/*',

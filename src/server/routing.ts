@@ -1,11 +1,15 @@
 // Which registry a request is for: decoded ?ns= (containerd) → a /v2/<registry>/… path prefix (podman, skopeo)
-// → the configured default (Docker). Only configured registries (or "*") are served: never an open proxy.
+// → the configured default (Docker). Only configured registries (or "*") are served: never an open proxy. The
+// lookup that decides "served" also yields the mirror entry, which the request carries down from here on.
+import type { Target } from '../oci/service.js';
 import { isRegistryName } from '../config/registries.js';
 import { OciError } from '../oci/errors.js';
 import { checkName } from '../oci/names.js';
 
-export interface Route {
+export interface Route<M = unknown> {
   registry: string;
+  /** The mirror entry serving `registry`, resolved here once. */
+  mirror: M;
   /** Normalised repository at that registry ("library/alpine"). */
   repo: string;
   /** How the client named it (for Link rewriting): the path name, and whether it used ns. */
@@ -13,13 +17,13 @@ export interface Route {
   viaNs: boolean;
 }
 
-export interface RoutingTable {
+export interface RoutingTable<M = unknown> {
   defaultRegistry: string;
-  /** True when the registry has its own mirror entry or "*" exists. */
-  serves(registry: string): boolean;
+  /** The mirror entry for a registry (its own, else "*"), or undefined when this mirror does not serve it. */
+  resolve(registry: string): M | undefined;
 }
 
-export function resolveRoute(name: string, ns: string | undefined, table: RoutingTable): Route {
+export function resolveRoute<M>(name: string, ns: string | undefined, table: RoutingTable<M>): Route<M> {
   let registry: string;
   let repo = name;
   if (ns !== undefined && ns !== '') {
@@ -38,10 +42,16 @@ export function resolveRoute(name: string, ns: string | undefined, table: Routin
       registry = table.defaultRegistry;
     }
   }
-  if (!table.serves(registry)) {
+  const mirror = table.resolve(registry);
+  if (mirror === undefined) {
     throw new OciError('NAME_UNKNOWN', { registry }, { message: `registry ${registry} is not configured on this mirror` });
   }
   checkName(repo);
   if ((registry === 'docker.io' || registry === 'index.docker.io') && !repo.includes('/')) repo = `library/${repo}`;
-  return { registry, repo, clientName: name, viaNs: ns !== undefined && ns !== '' };
+  return { registry, mirror, repo, clientName: name, viaNs: ns !== undefined && ns !== '' };
+}
+
+/** What every service request starts with: the routed registry, its mirror entry and repository. */
+export function targetOf<M>(route: Route<M>, signal: AbortSignal): Target<M> {
+  return { registry: route.registry, mirror: route.mirror, repo: route.repo, signal };
 }

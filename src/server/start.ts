@@ -36,7 +36,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const logger = opts.logger ?? createLogger(config.log.level);
   const via = `1.1 ocimirror-${randomBytes(6).toString('hex')}`;
   const upstreams = new Upstreams(config, logger, via);
-  const proxy = new ProxyService(upstreams, config.upstream.failureStatus);
+  const proxy = new ProxyService(config.upstream.failureStatus);
   const { store: blobs, summary: storeSummary, close: closeStore } = await openBlobStore(config);
   const manifests = new FsManifestStore(config.cache.dir, logger);
   const tags = new FsTagStore(config.cache.dir, logger);
@@ -62,7 +62,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     service,
     logger,
     via,
-    routing: { defaultRegistry: config.defaultRegistry, serves: (r) => upstreams.resolve(r) !== undefined },
+    routing: { defaultRegistry: config.defaultRegistry, resolve: (r) => upstreams.resolve(r) },
     // Auth first among the plugins: an unauthenticated request is answered before anything else looks at it.
     plugins: [...(config.server.auth ? [authPlugin(config.server.auth)] : []), metrics.plugin, health],
     ...(https ? { https } : {}),

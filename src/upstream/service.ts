@@ -1,5 +1,6 @@
-// The remote side of the RegistryService: every call goes through the mirror's fall-through. Manifests are
-// buffered (≤ 4 MiB), checked against their digest, and a lying endpoint is skipped for the next one.
+// The remote side of the RegistryService: every call goes through the fall-through of the mirror the route
+// resolved (carried in the request). Manifests are buffered (≤ 4 MiB), checked against their digest, and a lying
+// endpoint is skipped for the next one.
 import type { Readable } from 'node:stream';
 import { OciError, type ErrorCode } from '../oci/errors.js';
 import { digestOf, algorithmOf } from '../oci/digest.js';
@@ -7,20 +8,13 @@ import { DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, declaredMediaType } from '
 import { isDigest } from '../oci/names.js';
 import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult } from '../oci/service.js';
 import { AllEndpointsFailed, describeAttempt, headerValue, type Attempt, type MirrorUpstream, type UpstreamEndpoint } from './fallthrough.js';
-import type { Upstreams } from './upstreams.js';
 
 /** The remote side: what the caching service asks upstream for (manifests, blob HEADs, lists). */
 export class ProxyService {
-  constructor(private readonly upstreams: Upstreams, private readonly failureStatus: 503 | 504 | 404) {}
+  constructor(private readonly failureStatus: 503 | 504 | 404) {}
 
-  mirror(registry: string): MirrorUpstream {
-    const m = this.upstreams.resolve(registry);
-    if (!m) throw new OciError('NAME_UNKNOWN', { registry }, { message: `registry ${registry} is not configured on this mirror` });
-    return m;
-  }
-
-  async manifest(req: ManifestRequest): Promise<ManifestResult> {
-    const mirror = this.mirror(req.registry);
+  async manifest(req: ManifestRequest<MirrorUpstream>): Promise<ManifestResult> {
+    const { mirror } = req;
     const headers = { accept: req.accept || DEFAULT_MANIFEST_ACCEPT };
     const suffix = `/manifests/${req.ref}`;
     const skip = new Set<UpstreamEndpoint>();
@@ -61,9 +55,8 @@ export class ProxyService {
   }
 
   /** HEAD only: blob bodies are fetched by the cache's fills (src/cache/fill.ts), which verify and resume them. */
-  async blobHead(req: Omit<BlobRequest, 'method' | 'range'>): Promise<BlobResult> {
-    const mirror = this.mirror(req.registry);
-    const { res, endpoint, attempts } = await this.fetch(mirror, {
+  async blobHead(req: Omit<BlobRequest<MirrorUpstream>, 'method' | 'range'>): Promise<BlobResult> {
+    const { res, endpoint, attempts } = await this.fetch(req.mirror, {
       method: 'HEAD', repo: req.repo, suffix: `/blobs/${req.digest}`, headers: {}, signal: req.signal,
     }, 'BLOB_UNKNOWN');
     await res.body.dump().catch(() => undefined);
@@ -71,17 +64,16 @@ export class ProxyService {
     return { digest: req.digest, size: Number(headerValue(res.headers, 'content-length')), plan: { kind: 'head' }, endpoint: endpoint.client.name, attempts, ...(mediaType ? { mediaType } : {}) };
   }
 
-  async tags(req: ListRequest): Promise<ListResult> {
+  async tags(req: ListRequest<MirrorUpstream>): Promise<ListResult> {
     return this.list(req, `/tags/list${req.query ? `?${req.query}` : ''}`, 'NAME_UNKNOWN');
   }
 
-  async referrers(req: ListRequest & { digest: string }): Promise<ListResult> {
+  async referrers(req: ListRequest<MirrorUpstream> & { digest: string }): Promise<ListResult> {
     return this.list(req, `/referrers/${req.digest}${req.query ? `?${req.query}` : ''}`, 'MANIFEST_UNKNOWN');
   }
 
-  private async list(req: ListRequest, suffix: string, notFound: ErrorCode): Promise<ListResult> {
-    const mirror = this.mirror(req.registry);
-    const { res, endpoint, attempts } = await this.fetch(mirror, { method: 'GET', repo: req.repo, suffix, headers: { accept: 'application/json, application/vnd.oci.image.index.v1+json' }, signal: req.signal }, notFound);
+  private async list(req: ListRequest<MirrorUpstream>, suffix: string, notFound: ErrorCode): Promise<ListResult> {
+    const { res, endpoint, attempts } = await this.fetch(req.mirror, { method: 'GET', repo: req.repo, suffix, headers: { accept: 'application/json, application/vnd.oci.image.index.v1+json' }, signal: req.signal }, notFound);
     const body = await readLimited(res.body, MAX_MANIFEST_BYTES, Number(headerValue(res.headers, 'content-length')));
     const link = headerValue(res.headers, 'link');
     const filters = headerValue(res.headers, 'oci-filters-applied');
@@ -92,7 +84,7 @@ export class ProxyService {
   }
 
   /** Fall-through, with "every endpoint failed" turned into the OCI error a client should see. */
-  async fetch(mirror: MirrorUpstream, req: Parameters<MirrorUpstream['fetch']>[0], notFound: ErrorCode, earlier: Attempt[] = []) {
+  private async fetch(mirror: MirrorUpstream, req: Parameters<MirrorUpstream['fetch']>[0], notFound: ErrorCode, earlier: Attempt[] = []) {
     try {
       return await mirror.fetch(req);
     } catch (err) {

@@ -46,7 +46,7 @@ beforeEach(async () => {
   const registries = ['docker.io', '127.0.0.1:5001'];
   app = buildApp({
     service, via: VIA, logger: pino({ level: 'silent' }),
-    routing: { defaultRegistry: 'docker.io', serves: (r) => registries.includes(r) },
+    routing: { defaultRegistry: 'docker.io', resolve: (r: string) => (registries.includes(r) ? `mirror entry of ${r}` : undefined) },
   });
   await app.ready();
 });
@@ -138,7 +138,7 @@ describe('routed responses', () => {
     const res = await app.inject({ url: '/v2/x/manifests/1.0?ns=127.0.0.1%3A5001' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['oci-namespace']).toBe('127.0.0.1:5001');
-    expect(service.calls[0]).toMatchObject({ registry: '127.0.0.1:5001', repo: 'x', ref: '1.0' });
+    expect(service.calls[0]).toMatchObject({ registry: '127.0.0.1:5001', mirror: 'mirror entry of 127.0.0.1:5001', repo: 'x', ref: '1.0' });
     await app.inject({ url: '/v2/alpine/manifests/latest' });
     expect(service.calls[1]).toMatchObject({ registry: 'docker.io', repo: 'library/alpine' });
     await app.inject({ url: '/v2/127.0.0.1:5001/library/y/manifests/2' });

@@ -28,7 +28,7 @@ describe('proxy authentication', () => {
     writeFileSync(join(dir, 'htpasswd'), `# nodes\n${line}\n`);
     app = buildApp({
       service, via: '1.1 test', logger: pino({ level: 'silent' }),
-      routing: { defaultRegistry: 'docker.io', serves: (r) => r === 'docker.io' },
+      routing: { defaultRegistry: 'docker.io', resolve: (r: string) => (r === 'docker.io' ? r : undefined) },
       plugins: [authPlugin({ htpasswd: join(dir, 'htpasswd'), realm: 'mirror' }), (a) => { a.get('/healthz', async () => 'ok'); }],
     });
     await app.ready();

@@ -34,7 +34,7 @@ beforeEach(async () => {
   ];
   app = buildApp({
     service, via: '1.1 test', logger: pino({ level: 'silent' }),
-    routing: { defaultRegistry: 'docker.io', serves: () => true },
+    routing: { defaultRegistry: 'docker.io', resolve: (r: string) => r },
     plugins: [healthPlugin({ configSource: '/etc/ocimirror/ocimirror.yaml', cacheDir, mirrors: () => mirrors })],
   });
   await app.ready();

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { rewriteLink } from '../../../src/server/lists.js';
 import type { Route } from '../../../src/server/routing.js';
 
-const viaNs: Route = { registry: '127.0.0.1:5001', repo: 'library/x', clientName: 'library/x', viaNs: true };
-const viaPrefix: Route = { registry: 'ghcr.io', repo: 'org/app', clientName: 'ghcr.io/org/app', viaNs: false };
+const viaNs: Route = { registry: '127.0.0.1:5001', mirror: undefined, repo: 'library/x', clientName: 'library/x', viaNs: true };
+const viaPrefix: Route = { registry: 'ghcr.io', mirror: undefined, repo: 'org/app', clientName: 'ghcr.io/org/app', viaNs: false };
 
 describe('rewriteLink', () => {
   it('keeps ns (encoded) and the client\'s name', () => {

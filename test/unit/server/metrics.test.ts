@@ -45,7 +45,7 @@ beforeEach(async () => {
   });
   app = buildApp({
     service: new StubService(), via: '1.1 test', logger: pino({ level: 'silent' }),
-    routing: { defaultRegistry: 'docker.io', serves: () => true },
+    routing: { defaultRegistry: 'docker.io', resolve: (r: string) => r },
     plugins: [metrics.plugin],
   });
   await app.ready();

@@ -1,12 +1,16 @@
 // Which registry a request is for: decoded ?ns= → a configured /v2/<registry>/ prefix → the default registry;
-// anything not configured is refused (never an open proxy).
+// anything not configured is refused (never an open proxy). The one lookup that decides it yields the mirror entry.
 import { describe, expect, it } from 'vitest';
 import { OciError } from '../../../src/oci/errors.js';
 import { resolveRoute, type RoutingTable } from '../../../src/server/routing.js';
 
-function table(registries: string[], defaultRegistry = 'docker.io'): RoutingTable {
-  const star = registries.includes('*');
-  return { defaultRegistry, serves: (r) => star || registries.includes(r) };
+interface Entry { entry: string }
+
+/** Mirror entries as the routing table resolves them: the registry's own, else "*" when configured. */
+function table(registries: string[], defaultRegistry = 'docker.io'): RoutingTable<Entry> & { lookups: string[] } {
+  const entries = new Map(registries.map((r) => [r, { entry: r }]));
+  const lookups: string[] = [];
+  return { defaultRegistry, lookups, resolve: (r) => { lookups.push(r); return entries.get(r) ?? entries.get('*'); } };
 }
 
 function refused(fn: () => unknown): { code: string; status: number } | undefined {
@@ -20,7 +24,7 @@ describe('routing by ?ns=', () => {
   it('uses the decoded ns (URLSearchParams has already decoded %3A)', () => {
     const ns = new URLSearchParams('ns=127.0.0.1%3A5001').get('ns') ?? undefined;
     expect(ns).toBe('127.0.0.1:5001');
-    expect(resolveRoute('library/x', ns, t)).toEqual({ registry: '127.0.0.1:5001', repo: 'library/x', clientName: 'library/x', viaNs: true });
+    expect(resolveRoute('library/x', ns, t)).toEqual({ registry: '127.0.0.1:5001', mirror: { entry: '127.0.0.1:5001' }, repo: 'library/x', clientName: 'library/x', viaNs: true });
   });
 
   it('ns wins over a path prefix', () => {
@@ -50,7 +54,7 @@ describe('routing by ?ns=', () => {
 
 describe('routing by path prefix', () => {
   it('a configured first component with "." names the registry', () => {
-    expect(resolveRoute('ghcr.io/org/app', undefined, t)).toEqual({ registry: 'ghcr.io', repo: 'org/app', clientName: 'ghcr.io/org/app', viaNs: false });
+    expect(resolveRoute('ghcr.io/org/app', undefined, t)).toEqual({ registry: 'ghcr.io', mirror: { entry: 'ghcr.io' }, repo: 'org/app', clientName: 'ghcr.io/org/app', viaNs: false });
   });
 
   it('with ":" (host:port) and localhost', () => {
@@ -68,8 +72,8 @@ describe('routing by path prefix', () => {
     expect(resolveRoute('myregistry/app', undefined, withLocal)).toMatchObject({ registry: 'docker.io', repo: 'myregistry/app' });
   });
 
-  it('"*" makes any registry-like prefix a registry', () => {
-    expect(resolveRoute('quay.io/org/app', undefined, table(['*']))).toMatchObject({ registry: 'quay.io', repo: 'org/app' });
+  it('"*" makes any registry-like prefix a registry, served by the "*" entry', () => {
+    expect(resolveRoute('quay.io/org/app', undefined, table(['*']))).toMatchObject({ registry: 'quay.io', mirror: { entry: '*' }, repo: 'org/app' });
   });
 
   it('an unconfigured registry prefix is refused, not sent to the default registry as a repository name', () => {
@@ -97,5 +101,16 @@ describe('name grammar is checked after routing', () => {
   it('invalid repository names are NAME_INVALID', () => {
     expect(refused(() => resolveRoute('Library/Alpine', 'docker.io', t))).toEqual({ code: 'NAME_INVALID', status: 400 });
     expect(refused(() => resolveRoute('ghcr.io/UP', undefined, t))).toEqual({ code: 'NAME_INVALID', status: 400 });
+  });
+});
+
+describe('one lookup per request', () => {
+  it('the lookup that decides "served" is the one whose mirror entry the route carries', () => {
+    const once = table(['docker.io', 'ghcr.io']);
+    const route = resolveRoute('ghcr.io/org/app', undefined, once);
+    expect(once.lookups).toEqual(['ghcr.io']);
+    expect(route.mirror).toEqual({ entry: 'ghcr.io' });
+    expect(refused(() => resolveRoute('x/y', 'quay.io', once))).toEqual({ code: 'NAME_UNKNOWN', status: 404 });
+    expect(once.lookups).toEqual(['ghcr.io', 'quay.io']);
   });
 });
