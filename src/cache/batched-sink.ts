@@ -1,4 +1,5 @@
 // Group commit of upstream bytes into the cache file, for BlobFill.
+import type { BlobSink } from '../upstream/blob-body.js';
 import type { BlobWriter } from './blob-store.js';
 
 /** While a write is in flight, upstream chunks are gathered; past this much, reading waits for the disk. */
@@ -9,7 +10,7 @@ const BATCH_BYTES = 1024 * 1024;
  * written together when it is done — few syscalls and wake-ups under load, no added latency on a slow link.
  * Each batch is reported once it is on disk, so `written` and the in-memory window always agree.
  */
-export class BatchedSink {
+export class BatchedSink implements BlobSink {
   private batch: Buffer[] = [];
   private batchBytes = 0;
   private inflight: Promise<void> | undefined;
@@ -22,12 +23,14 @@ export class BatchedSink {
 
   constructor(private readonly writer: BlobWriter, private readonly onWritten: (at: number, buf: Buffer) => void) {}
 
-  async push(chunk: Buffer): Promise<void> {
-    if (this.error) throw this.error;
+  /** Waits (returns a promise) only when a full batch is queued behind a write in flight. */
+  write(chunk: Buffer): Promise<void> | undefined {
+    if (this.error) return Promise.reject(this.error);
     this.batch.push(chunk);
     this.batchBytes += chunk.length;
     if (!this.inflight) this.startWrite();
-    else if (this.batchBytes >= BATCH_BYTES) await this.idle();
+    else if (this.batchBytes >= BATCH_BYTES) return this.idle();
+    return undefined;
   }
 
   private startWrite(): void {

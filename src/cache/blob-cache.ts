@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { planLength, planRange } from '../oci/range.js';
 import type { BlobRequest, BlobResult } from '../oci/service.js';
+import type { BlobSource } from '../upstream/blob-source.js';
 import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import type { ProxyService } from '../upstream/service.js';
 import type { BlobStore } from './blob-store.js';
@@ -22,9 +23,10 @@ export class BlobCache {
     private readonly store: BlobStore,
     private readonly index: CacheIndex,
     private readonly upstream: ProxyService,
+    private readonly source: BlobSource,
     private readonly stats: CacheStats,
     private readonly log: Logger,
-    private readonly opts: { fillTimeoutMs: number; failureStatus: 503 | 504 | 404 },
+    private readonly opts: { fillTimeoutMs: number },
   ) {}
 
   /** Shutdown: no new retries, every running fill cancelled and its temp file removed. */
@@ -97,11 +99,11 @@ export class BlobCache {
     }
   }
 
-  private startFill(req: Request, skip?: BlobFill['retrySkip'], isRetry = false): BlobFill {
+  private startFill(req: Request, exclude?: BlobFill['retryExclude'], isRetry = false): BlobFill {
     const { digest, registry, repo, mirror } = req;
     const fill = new BlobFill({
-      digest, repo, mirror, store: this.store, log: this.log, fillTimeoutMs: this.opts.fillTimeoutMs, failureStatus: this.opts.failureStatus,
-      ...(skip ? { skip } : {}),
+      digest, repo, mirror, source: this.source, store: this.store, log: this.log, fillTimeoutMs: this.opts.fillTimeoutMs,
+      ...(exclude ? { exclude } : {}),
     });
     this.fills.set(digest, fill);
     this.stats.fillsStarted++;
@@ -114,8 +116,8 @@ export class BlobCache {
       this.stats.fillsFailed++;
       this.log.warn({ digest, registry, repo, error: fill.error?.message }, 'blob fill failed; nothing cached');
       // A corrupt transfer is retried once on the next endpoint, so the next client gets good bytes.
-      if (fill.retrySkip && !isRetry && !this.closed && !this.fills.has(digest)) {
-        const retry = this.startFill(req, fill.retrySkip, true);
+      if (fill.retryExclude && !isRetry && !this.closed && !this.fills.has(digest)) {
+        const retry = this.startFill(req, fill.retryExclude, true);
         retry.on('failed', () => undefined);
       }
     });

@@ -1,41 +1,39 @@
 // One upstream transfer per uncached blob, shared by every client that asks for it while it runs. Clients follow
 // the bytes as they are written; the final byte is held back until the digest is verified. A fill has its own
-// lifetime (bounded by cache.fillTimeout): a client disconnecting does not stop it. When an endpoint fails
-// mid-body, the fill resumes from the next endpoint with Range; a digest mismatch fails every reader, caches
-// nothing, counts against the endpoint and is retried once elsewhere.
+// lifetime (bounded by cache.fillTimeout): a client disconnecting does not stop it. The fill only writes,
+// verifies and feeds readers: which endpoint sends the bytes, from where, and what a failure means for the
+// endpoint and the client is the blob source's (upstream/blob-source.ts). When a body breaks off, the fill opens
+// the transfer again at what it has; a digest mismatch fails every reader, caches nothing, and leaves the
+// transfer's exclusions for one retry elsewhere.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { BlobStore, BlobWriter, StoredBlob } from './blob-store.js';
 import { DigestMismatchError } from './blob-store.js';
 import { BatchedSink } from './batched-sink.js';
 import { OciError } from '../oci/errors.js';
-import { AllEndpointsFailed, errorText, headerValue, type Attempt, type MirrorUpstream, type UpstreamEndpoint } from '../upstream/fallthrough.js';
-import { upstreamFailure } from '../upstream/service.js';
+import { BrokeOff } from '../upstream/blob-body.js';
+import type { BlobSource, BlobTransfer, BlobTransferRequest, OpenedBlob } from '../upstream/blob-source.js';
 
 /** How much of a fill's tail is kept in memory for the clients following it. */
 const WINDOW_BYTES = 8 * 1024 * 1024;
 
-export interface FillOptions {
-  digest: string;
-  repo: string;
-  mirror: MirrorUpstream;
+/** What to fetch (mirror, repo, digest, endpoints to leave out) and where to put it. */
+export interface FillOptions extends Omit<BlobTransferRequest, 'signal'> {
+  source: BlobSource;
   store: BlobStore;
   log: Logger;
   fillTimeoutMs: number;
-  failureStatus: 503 | 504 | 404;
-  /** Endpoints not to use (a retry after a digest mismatch starts without the endpoint that lied). */
-  skip?: Set<UpstreamEndpoint>;
 }
 
 export class BlobFill extends EventEmitter {
   size: number | undefined;
   endpoint: string | undefined;
-  readonly attempts: Attempt[] = [];
   state: 'running' | 'done' | 'failed' = 'running';
   error: Error | undefined;
   stored: StoredBlob | undefined;
-  /** Set when the fill failed on a digest mismatch and may be retried on another endpoint. */
-  retrySkip: Set<UpstreamEndpoint> | undefined;
+  /** Set when the fill failed on a digest mismatch: the endpoints a retry elsewhere must leave out. */
+  retryExclude: BlobTransfer['excluded'] | undefined;
+  private transfer: BlobTransfer | undefined;
   private writer: BlobWriter | undefined;
   private readers = 0;
   private readonly ready: Promise<void>;
@@ -46,6 +44,11 @@ export class BlobFill extends EventEmitter {
     super();
     this.setMaxListeners(0);
     this.ready = new Promise((resolve) => { this.resolveReady = resolve; });
+  }
+
+  /** Every upstream attempt of this fill, one array for its whole life (metrics count each array once). */
+  get attempts(): BlobTransfer['attempts'] {
+    return this.transfer?.attempts ?? [];
   }
 
   get written(): number {
@@ -97,101 +100,58 @@ export class BlobFill extends EventEmitter {
   }
 
   private async run(): Promise<StoredBlob> {
-    const { digest, repo, mirror, store, log } = this.opts;
-    const tried = new Set(this.opts.skip ?? []);
-    this.writer = await store.createWriter(digest);
+    const { digest, mirror, repo, exclude, source, store } = this.opts;
+    const transfer = source.transfer({ mirror, repo, digest, signal: this.abort.signal, ...(exclude ? { exclude } : {}) });
+    this.transfer = transfer;
+    const writer = await store.createWriter(digest);
+    this.writer = writer;
     for (;;) {
-      const offset = this.writer.written;
-      let fetched;
+      let opened: OpenedBlob;
       try {
-        fetched = await mirror.fetch({
-          method: 'GET', repo, suffix: `/blobs/${digest}`, skip: tried, signal: this.abort.signal,
-          headers: { 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
-        });
+        opened = await transfer.open(writer.written);
       } catch (err) {
-        await this.writer.abort();
-        if (err instanceof AllEndpointsFailed) throw upstreamFailure(err, 'BLOB_UNKNOWN', this.opts.failureStatus, this.attempts);
+        await writer.abort();
         throw err;
       }
-      const { res, endpoint } = fetched;
-      this.attempts.push(...fetched.attempts);
-      this.endpoint = endpoint.client.name;
-      let skipBytes = 0;
-      const contentRange = headerValue(res.headers, 'content-range');
-      if (res.status === 206 && contentRange) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange);
-        if (!m || Number(m[1]) !== offset || (m[3] !== '*' && !this.setSize(Number(m[3])))) {
-          await res.body.dump().catch(() => undefined);
-          tried.add(endpoint);
-          continue;
-        }
-      } else {
-        // 200: the whole blob (the endpoint ignored Range, or this is the first request); skip what we have.
-        skipBytes = offset;
-        const len = Number(headerValue(res.headers, 'content-length'));
-        if (Number.isFinite(len) && !this.setSize(len)) {
-          // This endpoint has a different blob under the digest: never mix its bytes with what we have.
-          await res.body.dump().catch(() => undefined);
-          tried.add(endpoint);
-          continue;
-        }
-      }
-      const sink = new BatchedSink(this.writer, (at, buf) => this.remember(at, buf));
-      let received = offset;
+      this.endpoint = opened.endpoint;
+      if (this.size === undefined && opened.size !== undefined) { this.size = opened.size; this.resolveReady(); }
+      if (!(await this.receive(opened, writer))) continue;
       try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          let c = chunk;
-          if (skipBytes > 0) {
-            const n = Math.min(skipBytes, c.length);
-            skipBytes -= n;
-            c = c.subarray(n);
-            if (c.length === 0) continue;
-          }
-          received += c.length;
-          if (this.size !== undefined && received > this.size) throw new Error('upstream sent more bytes than its Content-Length');
-          await sink.push(c);
-        }
-        await sink.drain();
-        if (this.size !== undefined && received < this.size) throw new Error(`body ended after ${received} of ${this.size} bytes`);
-      } catch (err) {
-        // Keep what arrived intact: the resume starts exactly after it.
-        await sink.drain().catch(() => undefined);
-        if (this.abort.signal.aborted) { await this.writer.abort(); throw this.abort.signal.reason as Error; }
-        if (sink.failed) {
-          res.body.destroy();
-          await this.writer.abort();
-          log.error({ digest, err }, 'cannot write to the cache directory');
-          throw new OciError('UNKNOWN', { digest }, { status: 500, message: 'the mirror could not write to its cache', cause: err });
-        }
-        const reason = errorText(err);
-        log.warn({ digest, endpoint: endpoint.client.name, at: this.writer.written, reason }, 'blob transfer broke off; resuming from the next endpoint');
-        this.attempts.push({ endpoint: endpoint.client.name, error: `broke off at byte ${this.writer.written}: ${reason}`, ms: 0 });
-        endpoint.health.recordFailure(reason);
-        res.body.destroy();
-        tried.add(endpoint);
-        continue;
-      }
-      try {
-        await this.writer.verify(this.size);
+        await writer.verify(this.size);
       } catch (err) {
         if (!(err instanceof DigestMismatchError)) throw err;
-        endpoint.health.recordFailure('blob digest mismatch');
-        log.warn({ digest, endpoint: endpoint.client.name, error: err.message }, 'upstream sent a corrupt blob; nothing cached');
-        tried.add(endpoint);
-        this.retrySkip = tried;
-        throw new OciError('DIGEST_INVALID', { digest, endpoint: endpoint.client.name }, { status: 502, message: 'upstream sent bytes that do not match the digest', cause: err });
+        opened.reportCorrupt();
+        this.opts.log.warn({ digest, endpoint: opened.endpoint, error: err.message }, 'upstream sent a corrupt blob; nothing cached');
+        this.retryExclude = transfer.excluded;
+        throw new OciError('DIGEST_INVALID', { digest, endpoint: opened.endpoint }, { status: 502, message: 'upstream sent bytes that do not match the digest', cause: err });
       }
       // Verified: clients may take the last byte now; making it durable (fsync, rename) happens behind them.
       this.verified = true;
       this.emit('progress');
-      return await this.writer.commit(this.size);
+      return await writer.commit(this.size);
     }
   }
 
-  /** Records the blob's size; false when it contradicts the size an earlier endpoint gave. */
-  private setSize(size: number): boolean {
-    if (this.size === undefined) { this.size = size; this.resolveReady(); return true; }
-    return this.size === size;
+  /** Writes one opened body; false when the endpoint broke off and the transfer must be opened again. */
+  private async receive(opened: OpenedBlob, writer: BlobWriter): Promise<boolean> {
+    const sink = new BatchedSink(writer, (at, buf) => this.remember(at, buf));
+    try {
+      await opened.body.pipeTo(sink);
+      await sink.drain();
+      return true;
+    } catch (err) {
+      // Keep what arrived intact: the resume starts exactly after it.
+      await sink.drain().catch(() => undefined);
+      if (this.abort.signal.aborted) { await writer.abort(); throw this.abort.signal.reason as Error; }
+      if (sink.failed) {
+        await writer.abort();
+        this.opts.log.error({ digest: this.opts.digest, err }, 'cannot write to the cache directory');
+        throw new OciError('UNKNOWN', { digest: this.opts.digest }, { status: 500, message: 'the mirror could not write to its cache', cause: err });
+      }
+      if (!(err instanceof BrokeOff)) { await writer.abort(); throw err; }
+      this.opts.log.warn({ digest: this.opts.digest, endpoint: err.endpoint, at: writer.written, reason: err.reason }, 'blob transfer broke off; resuming from the next endpoint');
+      return false;
+    }
   }
 
   /** A reader holds the writer open; `release` must be called when it is done. */

@@ -1,8 +1,10 @@
-// The caching RegistryService: wraps the proxy service (the remote side) with the blob store, fills, the
-// manifest/tag cache and the LRU index. Tags lists and referrers pass through: they change too often to cache.
+// The caching RegistryService: wraps the remote side (the proxy service, and the blob source for fills) with the
+// blob store, fills, the manifest/tag cache and the LRU index. Tags lists and referrers pass through: they change
+// too often to cache.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult, RegistryService } from '../oci/service.js';
+import type { BlobSource } from '../upstream/blob-source.js';
 import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import type { ProxyService } from '../upstream/service.js';
 import { BlobCache } from './blob-cache.js';
@@ -26,7 +28,7 @@ export class CachingService implements RegistryService<MirrorUpstream> {
   private readonly blobs: BlobCache;
   private readonly manifests: ManifestCache;
 
-  constructor(readonly stores: CacheStores, private readonly upstream: ProxyService, config: Config, log: Logger, opts: { now?: () => number } = {}) {
+  constructor(readonly stores: CacheStores, private readonly upstream: ProxyService, source: BlobSource, config: Config, log: Logger, opts: { now?: () => number } = {}) {
     const { blobs, manifests, tags } = stores;
     this.index = new CacheIndex({
       blob: blobs,
@@ -38,8 +40,7 @@ export class CachingService implements RegistryService<MirrorUpstream> {
     }, { maxSize: config.cache.maxSize, maxEntries: config.cache.maxEntries }, log, {
       onEvict: (_kind, _id, size) => { this.stats.evictions++; this.stats.evictedBytes += size; },
     });
-    const fillOpts = { fillTimeoutMs: config.cache.fillTimeoutMs, failureStatus: config.upstream.failureStatus };
-    this.blobs = new BlobCache(blobs, this.index, upstream, this.stats, log, fillOpts);
+    this.blobs = new BlobCache(blobs, this.index, upstream, source, this.stats, log, { fillTimeoutMs: config.cache.fillTimeoutMs });
     this.manifests = new ManifestCache({
       manifests, tags, index: this.index, upstream, stats: this.stats, log, tagTtlMs: config.cache.tagTtlMs, now: opts.now ?? Date.now,
     });

@@ -1,6 +1,6 @@
 // The remote side of the RegistryService: every call goes through the fall-through of the mirror the route
 // resolved (carried in the request). Manifests are buffered (≤ 4 MiB), checked against their digest, and a lying
-// endpoint is skipped for the next one.
+// endpoint is skipped for the next one. Blob bodies go through the blob source (blob-source.ts) instead.
 import type { Readable } from 'node:stream';
 import { OciError, type ErrorCode } from '../oci/errors.js';
 import { digestOf, algorithmOf } from '../oci/digest.js';

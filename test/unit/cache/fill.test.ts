@@ -1,5 +1,6 @@
-// BlobFill with a scripted upstream: readers never get the final byte before the digest is verified, a corrupt
-// transfer fails every reader and leaves nothing, and a broken body resumes on the next endpoint from its offset.
+// BlobFill against a scripted blob source (real body delivery, fall-through by script): readers never get the final
+// byte before the digest is verified, a corrupt transfer fails every reader, leaves nothing and reports the endpoint,
+// a body that breaks off is opened again at the fill's offset, and a local write failure blames nobody upstream.
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
@@ -7,7 +8,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BlobFill } from '../../../src/cache/fill.js';
 import { FillReader } from '../../../src/cache/fill-reader.js';
 import { FsBlobStore } from '../../../src/cache/fs-store.js';
-import type { FetchRequest, MirrorUpstream } from '../../../src/upstream/fallthrough.js';
+import { OciError } from '../../../src/oci/errors.js';
+import { BrokeOff, ResponseBody } from '../../../src/upstream/blob-body.js';
+import type { BlobSource, BlobTransfer, OpenedBlob } from '../../../src/upstream/blob-source.js';
+import type { MirrorUpstream, UpstreamEndpoint } from '../../../src/upstream/fallthrough.js';
 import { makeTmpDir, removeTmpDir } from '../../helpers/tmp.js';
 
 const data = randomBytes(200_000);
@@ -22,27 +26,47 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-interface Scripted { name: string; status: number; headers: Record<string, string>; body: PassThrough; failures: string[]; requests: FetchRequest[] }
+interface Answer { endpoint: string; size?: number; body: PassThrough }
 
-/** A mirror whose endpoints answer in order with bodies the test writes by hand. */
-function scriptedMirror(answers: Omit<Scripted, 'failures' | 'requests'>[]): { mirror: MirrorUpstream; endpoints: Scripted[] } {
-  const endpoints = answers.map((a) => ({ ...a, failures: [] as string[], requests: [] as FetchRequest[] }));
-  const handles = endpoints.map((e) => ({
-    client: { name: e.name },
-    health: { recordFailure: (reason: string) => e.failures.push(reason), recordSuccess: () => undefined },
-    rewrites: false,
-  }));
-  const mirror = {
-    async fetch(req: FetchRequest) {
-      const i = handles.findIndex((h) => !req.skip?.has(h as never));
-      if (i < 0) throw new Error('no endpoint left');
-      const e = endpoints[i]!;
-      e.requests.push(req);
-      const body = Object.assign(e.body, { dump: async () => { e.body.resume(); } });
-      return { res: { status: e.status, headers: e.headers, body, authAttempted: false }, endpoint: handles[i], attempts: [] };
+/**
+ * A blob source whose endpoints answer in order with bodies the test writes by hand; what the fill reports back
+ * (offsets opened, endpoints that broke off or sent corrupt bytes) is recorded in `events`.
+ */
+function scriptedSource(answers: Answer[]): { source: BlobSource; events: string[]; transfers: BlobTransfer[] } {
+  const events: string[] = [];
+  const transfers: BlobTransfer[] = [];
+  const source: BlobSource = {
+    transfer(req) {
+      const excluded = new Set(req.exclude);
+      const attempts: { endpoint: string; status?: number; error?: string; ms: number }[] = [];
+      const transfer: BlobTransfer = {
+        attempts, excluded,
+        async open(offset): Promise<OpenedBlob> {
+          events.push(`open ${offset}`);
+          const answer = answers.shift();
+          if (!answer) throw new OciError('UNAVAILABLE', { attempts: attempts.map((a) => a.endpoint) }, { status: 503 });
+          const { endpoint, size } = answer;
+          attempts.push({ endpoint, status: offset > 0 ? 206 : 200, ms: 1 });
+          const upstreamBody = Object.assign(answer.body, { dump: async () => { answer.body.resume(); } });
+          return {
+            size, start: offset, endpoint, attempts: attempts.slice(-1),
+            body: new ResponseBody(upstreamBody, offset, 0, size, req.signal, (at, err) => {
+              events.push(`${endpoint} broke off at ${at}`);
+              excluded.add(endpoint as unknown as UpstreamEndpoint);
+              return new BrokeOff(endpoint, at, String(err), { cause: err });
+            }),
+            reportCorrupt: () => {
+              events.push(`${endpoint} corrupt`);
+              excluded.add(endpoint as unknown as UpstreamEndpoint);
+            },
+          };
+        },
+      };
+      transfers.push(transfer);
+      return transfer;
     },
   };
-  return { mirror: mirror as unknown as MirrorUpstream, endpoints };
+  return { source, events, transfers };
 }
 
 async function readAll(reader: FillReader): Promise<{ data: Buffer; error?: Error }> {
@@ -71,19 +95,19 @@ describe('BlobFill', () => {
     await removeTmpDir(dir);
   });
 
-  const fillWith = (mirror: MirrorUpstream) => {
-    const fill = new BlobFill({ digest, repo: 'library/x', mirror, store, log: pino({ level: 'silent' }), fillTimeoutMs: 10_000, failureStatus: 503 }).start();
+  const fillWith = (source: BlobSource, into: FsBlobStore = store) => {
+    const fill = new BlobFill({ digest, repo: 'library/x', mirror: {} as MirrorUpstream, source, store: into, log: pino({ level: 'silent' }), fillTimeoutMs: 10_000 }).start();
     fills.push(fill);
     return fill;
   };
-  const whole = { 'content-length': String(data.length) };
+  const size = data.length;
 
   it('holds back the final byte until the digest is verified, then ends every reader cleanly', async () => {
-    const { mirror, endpoints: [one] } = scriptedMirror([{ name: 'one', status: 200, headers: whole, body: new PassThrough() }]);
-    const fill = fillWith(mirror);
+    const one = new PassThrough();
+    const fill = fillWith(scriptedSource([{ endpoint: 'one', size, body: one }]).source);
     expect(await fill.whenSized()).toBe(data.length);
     const early = readAll(new FillReader(fill, 0, data.length - 1, fill.acquire()));
-    one!.body.write(data);
+    one.write(data);
     await until(() => fill.written === data.length);
     // Every byte has arrived, but the upstream body has not ended: nothing is verified yet.
     expect(fill.written).toBe(data.length);
@@ -91,7 +115,7 @@ describe('BlobFill', () => {
     const tail = readAll(new FillReader(fill, data.length - 10, data.length - 1, fill.acquire()));
     await tick();
     expect(fill.state).toBe('running');
-    one!.body.end();
+    one.end();
     const [a, b] = await Promise.all([early, tail]);
     // Readers end once the digest matched; making the file durable may still be under way.
     expect(fill.verified).toBe(true);
@@ -102,93 +126,80 @@ describe('BlobFill', () => {
     expect((await store.readAll(digest))?.equals(data)).toBe(true);
   });
 
-  it('a corrupt transfer fails every reader before its last byte, stores nothing and names the endpoint to skip', async () => {
+  it('a corrupt transfer fails every reader before its last byte, stores nothing and reports the endpoint', async () => {
     const corrupt = Buffer.from(data);
     corrupt[100] = corrupt[100]! ^ 0xff;
-    const { mirror, endpoints: [one] } = scriptedMirror([{ name: 'one', status: 200, headers: whole, body: new PassThrough() }]);
-    const fill = fillWith(mirror);
+    const one = new PassThrough();
+    const { source, events, transfers } = scriptedSource([{ endpoint: 'one', size, body: one }]);
+    const fill = fillWith(source);
     await fill.whenSized();
     const reader = readAll(new FillReader(fill, 0, data.length - 1, fill.acquire()));
-    one!.body.end(corrupt);
+    one.end(corrupt);
     const got = await reader;
     expect(got.error?.message).toMatch(/do not match the digest/);
     expect(got.data.length).toBeLessThan(data.length);
     expect(fill.state).toBe('failed');
-    expect(fill.retrySkip?.size).toBe(1);
-    expect(one!.failures).toEqual(['blob digest mismatch']);
+    expect(fill.error).toMatchObject({ code: 'DIGEST_INVALID', status: 502 });
+    expect(events).toEqual(['open 0', 'one corrupt']);
+    // A retry elsewhere leaves out what this transfer excluded.
+    expect(fill.retryExclude).toBe(transfers[0]!.excluded);
+    expect([...fill.retryExclude!]).toEqual(['one']);
     expect(await store.stat(digest)).toBeUndefined();
     expect(await store.recover()).toBe(0);
   });
 
-  it('a body that breaks off resumes on the next endpoint from its offset; a reader sees one stream', async () => {
+  it('a body that breaks off is opened again at what the fill has; a reader sees one stream', async () => {
     const cut = 70_000;
-    const { mirror, endpoints: [one, two] } = scriptedMirror([
-      { name: 'one', status: 200, headers: whole, body: new PassThrough() },
-      { name: 'two', status: 206, headers: { 'content-range': `bytes ${cut}-${data.length - 1}/${data.length}`, 'content-length': String(data.length - cut) }, body: new PassThrough() },
-    ]);
-    const fill = fillWith(mirror);
+    const [one, two] = [new PassThrough(), new PassThrough()];
+    const { source, events, transfers } = scriptedSource([{ endpoint: 'one', size, body: one }, { endpoint: 'two', size, body: two }]);
+    const fill = fillWith(source);
     await fill.whenSized();
     const reader = readAll(new FillReader(fill, 0, data.length - 1, fill.acquire()));
-    one!.body.write(data.subarray(0, cut));
-    await tick();
-    one!.body.destroy(new Error('socket reset'));
-    await tick();
-    two!.body.end(data.subarray(cut));
+    one.write(data.subarray(0, cut));
+    await until(() => fill.written === cut);
+    one.destroy(new Error('socket reset'));
+    await until(() => events.length === 3);
+    two.end(data.subarray(cut));
     const got = await reader;
     expect(got.error).toBeUndefined();
     expect(got.data.equals(data)).toBe(true);
-    expect(two!.requests.map((r) => r.headers.range)).toEqual([`bytes=${cut}-`]);
-    expect(one!.failures).toHaveLength(1);
+    expect(events).toEqual(['open 0', `one broke off at ${cut}`, `open ${cut}`]);
+    expect(fill.endpoint).toBe('two');
+    // One attempt list for the fill's whole life, as the metrics count it.
+    expect(fill.attempts).toBe(transfers[0]!.attempts);
+    expect(fill.attempts.map((a) => a.endpoint)).toEqual(['one', 'two']);
   });
 
-  it('a resumed endpoint that answers with another offset is not trusted', async () => {
-    const cut = 70_000;
-    const { mirror, endpoints: [one, two, three] } = scriptedMirror([
-      { name: 'one', status: 200, headers: whole, body: new PassThrough() },
-      { name: 'two', status: 206, headers: { 'content-range': `bytes 0-${data.length - 1}/${data.length}` }, body: new PassThrough() },
-      { name: 'three', status: 200, headers: whole, body: new PassThrough() },
-    ]);
-    const fill = fillWith(mirror);
-    await fill.whenSized();
-    const reader = readAll(new FillReader(fill, 0, data.length - 1, fill.acquire()));
-    one!.body.write(data.subarray(0, cut));
-    await tick();
-    one!.body.destroy(new Error('socket reset'));
-    three!.body.end(data);
-    const got = await reader;
-    expect(got.error).toBeUndefined();
-    expect(got.data.equals(data)).toBe(true);
-    expect(two!.requests).toHaveLength(1);
-    expect(three!.requests.map((r) => r.headers.range)).toEqual([`bytes=${cut}-`]);
-  });
-
-  it('a failed local write (disk full) fails the fill with 500 and does not blame the endpoint', async () => {
-    const { mirror, endpoints: [one, two] } = scriptedMirror([
-      { name: 'one', status: 200, headers: whole, body: new PassThrough() },
-      { name: 'two', status: 200, headers: whole, body: new PassThrough() },
-    ]);
+  it('a failed local write (disk full) fails the fill with 500 and blames no endpoint', async () => {
+    const [one, two] = [new PassThrough(), new PassThrough()];
+    const { source, events } = scriptedSource([{ endpoint: 'one', size, body: one }, { endpoint: 'two', size, body: two }]);
     const full = Object.create(store) as FsBlobStore;
     full.createWriter = async (d: string) => {
       const w = await store.createWriter(d);
       w.write = async () => { throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }); };
       return w;
     };
-    const fill = new BlobFill({ digest, repo: 'library/x', mirror, store: full, log: pino({ level: 'silent' }), fillTimeoutMs: 10_000, failureStatus: 503 }).start();
-    fills.push(fill);
+    const fill = fillWith(source, full);
     await fill.whenSized();
-    one!.body.end(data);
+    one.end(data);
     await until(() => fill.state === 'failed');
     expect(fill.error).toMatchObject({ status: 500 });
-    expect(one!.failures).toEqual([]);
-    expect(two!.requests).toHaveLength(0);
+    expect(events).toEqual(['open 0']);
     expect(await store.stat(digest)).toBeUndefined();
   });
 
+  it('when the source has no endpoint left, the fill fails with its error and leaves no temp file', async () => {
+    const fill = fillWith(scriptedSource([]).source);
+    await expect(fill.whenSized()).rejects.toMatchObject({ code: 'UNAVAILABLE', status: 503 });
+    expect(fill.state).toBe('failed');
+    expect(await store.recover()).toBe(0);
+  });
+
   it('an upstream that sends no Content-Length: clients get the blob once it is verified', async () => {
-    const { mirror, endpoints: [one] } = scriptedMirror([{ name: 'one', status: 200, headers: {}, body: new PassThrough() }]);
-    const fill = fillWith(mirror);
+    const one = new PassThrough();
+    const fill = fillWith(scriptedSource([{ endpoint: 'one', body: one }]).source);
     const sized = fill.whenSized();
-    one!.body.end(data);
+    one.end(data);
     expect(await sized).toBe(data.length);
     expect(fill.state).toBe('done');
     const got = await readAll(new FillReader(fill, 0, data.length - 1, fill.acquire()));
