@@ -103,17 +103,29 @@ describe('a background probe brings a recovered endpoint back', () => {
     await Promise.allSettled([proxy?.close(), first?.close(), second?.close()]);
   });
 
+  /** Every request of one image's pull (tag HEAD, manifest GET, each blob) named `endpoint` as the one that answered. */
+  function expectAnsweredBy(name: string, image: BuiltImage, endpoint: string): void {
+    const lines = proxy.requests(new RegExp(`library/${name}/`));
+    expect(lines.map((l) => l.endpoint), name).toEqual(Array(2 + image.blobs.length).fill(endpoint));
+  }
+
   it('down while stopped (logged once), up again after a probe (logged once), then preferred again', async () => {
+    // Count the first endpoint's failed probes: the positive signal that probes ran while it stayed down.
+    const health = proxy.proxy.upstreams.allEndpoints().find((e) => e.client.name === first.url)!.health;
+    let probesFailed = 0;
+    const probeFailed = health.probeFailed.bind(health);
+    health.probeFailed = (reason) => { probesFailed++; probeFailed(reason); };
+
     await first.stop();
     const a = await pullThrough(proxy.url, 'library/probe-a', '1.0', { ns: 'docker.io' });
     expect(a.digest).toBe(built[0]!.manifestDigest);
     // Several probes fail while it stays down; none of them logs.
-    await new Promise((r) => setTimeout(r, 800));
+    await waitFor('two failed probes', () => probesFailed >= 2);
     const b = await pullThrough(proxy.url, 'library/probe-b', '1.0', { ns: 'docker.io' });
     expect(b.digest).toBe(built[1]!.manifestDigest);
     expect(proxy.warnings(/marked down/)).toHaveLength(1);
     expect(proxy.warnings(/healthy again/)).toHaveLength(0);
-    for (const line of proxy.requests(/library\/probe-b\//)) expect(line.endpoint).toBe(second.url);
+    expectAnsweredBy('probe-b', built[1]!, second.url);
 
     await first.start();
     await waitFor('the probe to mark the first endpoint healthy', () => proxy.warnings(/healthy again/).length > 0);
@@ -124,7 +136,7 @@ describe('a background probe brings a recovered endpoint back', () => {
     expect(c.digest).toBe(built[2]!.manifestDigest);
     await first.flushLog();
     expect(first.count('GET', /^\/v2\/library\/probe-c\/blobs\//)).toBe(built[2]!.blobs.length);
-    for (const line of proxy.requests(/library\/probe-c\//)) expect(line.endpoint).toBe(first.url);
+    expectAnsweredBy('probe-c', built[2]!, first.url);
     expect(proxy.warnings(/marked down|healthy again/)).toHaveLength(2);
   }, 30_000);
 });
