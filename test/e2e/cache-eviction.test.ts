@@ -43,6 +43,11 @@ describe('eviction under cache.maxSize', () => {
     const a = await layerOf('a', 24 * MiB, 401, dir);
     const b = await Promise.all([1, 2, 3, 4].map((i) => layerOf(`b${i}`, 12 * MiB, 410 + i, dir)));
     const p = await startWith('60MiB');
+    // Every deletion the index asks for: it asks when it evicts (synchronously), or when the last reader is done.
+    const store = p.running.service.stores.blobs;
+    const deleteBlob = store.delete.bind(store);
+    const deleted: string[] = [];
+    store.delete = async (digest) => { deleted.push(digest); await deleteBlob(digest); };
     await fetchWhole('a', a);
     await fetchWhole('b1', b[0]!);
 
@@ -57,16 +62,18 @@ describe('eviction under cache.maxSize', () => {
     await waitFor('b1 to be deleted', () => !existsSync(fileOf(b[0]!)), 5000);
     expect(existsSync(fileOf(a))).toBe(true);
     await fetchWhole('b4', b[3]!);
-    // a is next, but it is being read: still on disk, no longer in the index.
-    await new Promise((r) => setTimeout(r, 300));
+    // a is next, but it is being read: out of the index, and its deletion not even asked for.
+    await waitFor('a to be evicted', () => p.running.service.stats.evictions === 2, 5000);
     expect(p.running.service.index.has('blob', a.digest)).toBe(false);
-    expect(existsSync(fileOf(a)), 'a blob being read must not be deleted').toBe(true);
+    expect(deleted, 'a blob being read must not be deleted').toEqual([b[0]!.digest]);
+    expect(existsSync(fileOf(a))).toBe(true);
     expect(reader.received).toBeLessThan(a.size);
 
     reader.resume();
     const read = await reader.done;
     expect({ digest: read.digest, bytes: read.bytes, error: read.error }).toEqual({ digest: a.digest, bytes: a.size, error: undefined });
     await waitFor('a to be deleted once its read ended', () => !existsSync(fileOf(a)), 5000);
+    expect(deleted).toEqual([b[0]!.digest, a.digest]);
     expect(b.slice(1).map((x) => existsSync(fileOf(x)))).toEqual([true, true, true]);
     expect(p.running.service.stats.evictions).toBe(2);
     expect(p.running.service.index.bytes).toBeLessThanOrEqual(60 * MiB);
