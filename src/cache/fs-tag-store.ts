@@ -116,7 +116,7 @@ function parseMapping(text: string): TagMapping | undefined {
   try {
     const m = JSON.parse(text) as Partial<TagMapping>;
     if (typeof m.digest === 'string' && isDigest(m.digest) && typeof m.mediaType === 'string' && typeof m.size === 'number' && typeof m.checkedAt === 'number') {
-      return { digest: m.digest, mediaType: m.mediaType, size: m.size, checkedAt: m.checkedAt };
+      return { digest: m.digest, mediaType: m.mediaType, size: m.size, checkedAt: m.checkedAt, ...(m.imported === true ? { imported: true as const } : {}) };
     }
   } catch { /* reported by the caller as damaged */ }
   return undefined;

@@ -1,23 +1,24 @@
-// Manifests: by digest cached forever (immutable, verified); by tag cached for cache.tagTtl, then revalidated
-// with HEAD — an unchanged tag never costs a GET (Docker Hub counts GETs). When every endpoint is down, the
-// last known manifest for the tag is served with a Warning header. A cache that cannot be written to never
-// fails a request that upstream answered.
-import { LRUCache } from 'lru-cache';
+// Manifests: by digest cached forever (immutable, verified); by tag cached for the policy's tagTtl (never
+// revalidated when the tag matches immutableTags), then revalidated with HEAD — an unchanged tag never costs a GET
+// (Docker Hub counts GETs). When upstream fails, says the tag is gone, or its rate limit is nearly used up, the last
+// known manifest is served within the policy's window with a Warning (stale-tags.ts); a missing tag is remembered
+// for negativeTtl. A cache that cannot be written to never fails a request that upstream answered.
 import type { Logger } from 'pino';
+import type { Policies } from '../config/policies.js';
+import { OciError } from '../oci/errors.js';
 import { accepts } from '../oci/mediatypes.js';
 import { isDigest } from '../oci/names.js';
 import type { ManifestRequest as RoutedManifestRequest, ManifestResult } from '../oci/service.js';
 import type { MirrorUpstream } from '../upstream/fallthrough.js';
-import { isOutage, type ProxyService } from '../upstream/service.js';
+import { isNotFound, isOutage, isRateLimited, type ProxyService } from '../upstream/service.js';
 import type { CacheIndex } from './lru-index.js';
 import type { ManifestStore } from './manifest-store.js';
 import { SharedRequests } from './shared-request.js';
-import type { CacheStats } from './stats.js';
+import { StaleTags } from './stale-tags.js';
+import type { CacheStats, StaleReason } from './stats.js';
 import { tagId, type TagKey, type TagMapping, type TagStore } from './tag-store.js';
 
 type ManifestRequest = RoutedManifestRequest<MirrorUpstream>;
-
-const STALE_WARNING = '110 ocimirror "Response is Stale: every upstream endpoint failed"';
 
 export interface ManifestCacheDeps {
   manifests: ManifestStore;
@@ -26,18 +27,20 @@ export interface ManifestCacheDeps {
   upstream: ProxyService;
   stats: CacheStats;
   log: Logger;
-  tagTtlMs: number;
+  /** Per-repository tagTtl, immutableTags, stale windows and negativeTtl. */
+  policies: Policies;
   /** The clock tag freshness is judged by (tests move it instead of sleeping). */
   now: () => number;
 }
 
 export class ManifestCache {
   private readonly shared = new SharedRequests<ManifestResult>();
-  /** Tags whose stale answer was already logged (once per outage, not per request). */
-  private readonly staleWarned = new LRUCache<string, true>({ max: 10_000 });
+  private readonly stale: StaleTags;
   private readonly storageWarned = new Set<string>();
 
-  constructor(private readonly d: ManifestCacheDeps) {}
+  constructor(private readonly d: ManifestCacheDeps) {
+    this.stale = new StaleTags(d);
+  }
 
   /** Clients waiting for a manifest request upstream (several may share one). */
   get waiting(): number {
@@ -66,27 +69,46 @@ export class ManifestCache {
 
   private async byTag(req: ManifestRequest): Promise<ManifestResult> {
     const key: TagKey = { registry: req.registry, repo: req.repo, tag: req.ref, accept: req.accept };
+    const id = tagId(key);
+    const policy = this.d.policies.policyFor(req.registry, req.repo);
     const mapping = await this.d.tags.get(key);
-    if (mapping && this.d.now() - mapping.checkedAt < this.d.tagTtlMs) {
+    if (mapping && (policy.isImmutable(req.ref) || this.d.now() - mapping.checkedAt < policy.tagTtlMs)) {
       const hit = await this.fromMapping(req, mapping);
       if (hit) { this.d.stats.hits.manifest++; return { ...hit, cache: 'hit' }; }
     }
-    try {
-      return await this.shared.run(`t ${req.method} ${JSON.stringify(key)}`, (signal) => this.revalidate({ ...req, signal }, key, mapping), req.signal);
-    } catch (err) {
-      if (!isOutage(err)) throw err;
-      const last = mapping ?? (await this.d.tags.getAny(key));
-      if (!last || !accepts(req.accept, last.mediaType)) throw err;
-      const stale = await this.fromMapping(req, last);
-      if (!stale) throw err;
-      const id = tagId(key);
-      if (!this.staleWarned.has(id)) {
-        this.staleWarned.set(id, true);
-        this.d.log.warn({ registry: req.registry, repo: req.repo, tag: req.ref, digest: last.digest }, 'every upstream failed; serving the last known manifest for this tag');
-      }
-      this.d.stats.staleServed++;
-      return { ...stale, warning: STALE_WARNING, cache: 'stale' };
+    const missingSince = this.stale.knownMissing(id, policy);
+    if (missingSince !== undefined) {
+      this.d.stats.negativeHits++;
+      const err = new OciError('MANIFEST_UNKNOWN', { registry: req.registry, repository: req.repo, tag: req.ref },
+        { message: `manifest unknown: upstream said ${req.ref} does not exist ${Math.round((this.d.now() - missingSince) / 1000)}s ago (negativeTtl)` });
+      return this.fallBack(req, key, mapping, 'notfound', err);
     }
+    const hold = mapping ? req.mirror.rateLimitHold() : undefined;
+    if (mapping && hold) {
+      const held = await this.fromMapping(req, mapping);
+      if (held) return { ...held, warning: this.stale.warning(id, mapping, 'ratelimit', {}), cache: 'stale' };
+    }
+    try {
+      const result = await this.shared.run(`t ${req.method} ${JSON.stringify(key)}`, (signal) => this.revalidate({ ...req, signal }, key, mapping), req.signal);
+      this.stale.confirmed(id);
+      return result;
+    } catch (err) {
+      if (isOutage(err)) return this.fallBack(req, key, mapping, isRateLimited(err) ? 'ratelimit' : 'error', err);
+      if (!isNotFound(err)) throw err;
+      this.stale.rememberMissing(id, policy);
+      return this.fallBack(req, key, mapping, 'notfound', err);
+    }
+  }
+
+  /** The last known mapping instead of upstream's answer, within the policy's window; else upstream's error. */
+  private async fallBack(req: ManifestRequest, key: TagKey, mapping: TagMapping | undefined, reason: StaleReason, err: unknown): Promise<ManifestResult> {
+    const last = mapping ?? (await this.d.tags.getAny(key));
+    const policy = this.d.policies.policyFor(req.registry, req.repo);
+    if (!last || !accepts(req.accept, last.mediaType) || !this.stale.allows(last, reason === 'notfound' ? 'notfound' : 'error', policy)) throw err;
+    const stale = await this.fromMapping(req, last);
+    if (!stale) throw err;
+    const warning = this.stale.warning(tagId(key), last, reason, { registry: req.registry, repo: req.repo, tag: req.ref });
+    return { ...stale, warning, cache: 'stale' };
   }
 
   /** Past the TTL (or never seen): HEAD upstream; reuse what we have when the digest is unchanged. */
@@ -95,7 +117,6 @@ export class ManifestCache {
     if (mapping || req.method === 'HEAD') {
       const head = await this.d.upstream.manifest({ ...req, method: 'HEAD' });
       await this.remember(key, { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: this.d.now() });
-      this.staleWarned.delete(tagId(key));
       if (req.method === 'HEAD') return { ...head, cache: 'miss' };
       const cached = await this.cached(head.digest, 'GET');
       if (cached) return { ...cached, endpoint: head.endpoint, attempts: head.attempts, cache: 'hit' };

@@ -2,6 +2,7 @@
 // blob store, fills, the manifest/tag cache and the LRU index. Tags lists and referrers pass through: they change
 // too often to cache.
 import type { Logger } from 'pino';
+import { policiesOf } from '../config/policies.js';
 import type { Config } from '../config/schema.js';
 import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult, RegistryService } from '../oci/service.js';
 import type { BlobSource } from '../upstream/blob-source.js';
@@ -42,7 +43,7 @@ export class CachingService implements RegistryService<MirrorUpstream> {
     });
     this.blobs = new BlobCache(blobs, this.index, upstream, source, this.stats, log, { fillTimeoutMs: config.cache.fillTimeoutMs });
     this.manifests = new ManifestCache({
-      manifests, tags, index: this.index, upstream, stats: this.stats, log, tagTtlMs: config.cache.tagTtlMs, now: opts.now ?? Date.now,
+      manifests, tags, index: this.index, upstream, stats: this.stats, log, policies: policiesOf(config), now: opts.now ?? Date.now,
     });
   }
 

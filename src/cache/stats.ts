@@ -1,4 +1,6 @@
 // Counters the cache keeps for /metrics and the benchmark; plain numbers, read on scrape.
+
+export type StaleReason = 'error' | 'notfound' | 'ratelimit';
 export class CacheStats {
   hits = { blob: 0, manifest: 0 };
   misses = { blob: 0, manifest: 0 };
@@ -8,7 +10,10 @@ export class CacheStats {
   evictedBytes = 0;
   fillsStarted = 0;
   fillsFailed = 0;
-  staleServed = 0;
+  /** Tags answered with the last known manifest, by why upstream was not (or could not be) asked. */
+  staleServed: Record<StaleReason, number> = { error: 0, notfound: 0, ratelimit: 0 };
+  /** Tag requests answered 404 from the negative cache (negativeTtl), without asking upstream. */
+  negativeHits = 0;
   /** Manifests and tag mappings answered from upstream but not stored (disk full, read-only, I/O errors). */
   writeFailures = { manifest: 0, tag: 0 };
 }

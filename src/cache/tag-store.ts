@@ -9,6 +9,8 @@ export interface TagMapping {
   size: number;
   /** When upstream last confirmed this mapping (ms since epoch). */
   checkedAt: number;
+  /** Brought in by `ocimirror import`: served while every upstream fails, however old (no staleIfError bound). */
+  imported?: true;
 }
 
 /** A tag of a repository at a registry. */

@@ -3,6 +3,7 @@
 // are needed (before an uplink outage, or before a fleet of nodes asks at once).
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
+import { policiesOf } from '../config/policies.js';
 import { ProxyClient } from '../warm/proxy-client.js';
 import { imageReporter, summary, type ImageOutcome, type Output } from '../warm/progress.js';
 import { ImageRefError, parseImageList, parseImageRef, type ImageRef } from '../warm/reference.js';
@@ -23,7 +24,8 @@ options:
                            (default: this machine's, ${formatPlatform(hostPlatform())})
       --all-platforms      every manifest of a multi-arch image
       --proxy URL          the proxy (default: server.url of --config, else ${DEFAULT_PROXY})
-  -c, --config FILE        the proxy's ocimirror.yaml, to find server.url
+  -c, --config FILE        the proxy's ocimirror.yaml, to find server.url (and refuse images its
+                           policies or allowRepositories deny, without asking the proxy)
       --ca-file PEM        CA certificate that signed an https proxy's certificate
 
 Exit status: 0 when every image was warmed, 1 when any failed, 2 on a usage error.`;
@@ -55,7 +57,10 @@ export async function warmCommand(argv: string[], io: WarmIo = { stdout: process
     try { return parseImageRef(t); } catch (e) { if (e instanceof ImageRefError) throw new UsageError(e.message); throw e; }
   });
   const filter = platformFilter(values.platform, values['all-platforms']);
-  const proxyUrl = values.proxy ?? (values.config ? loadConfig(values.config, { checkFiles: false }).server.url : DEFAULT_PROXY);
+  const config = values.config ? loadConfig(values.config, { checkFiles: false }) : undefined;
+  const proxyUrl = values.proxy ?? config?.server.url ?? DEFAULT_PROXY;
+  // Without --config the proxy itself refuses a denied image (403 DENIED) before any upstream request.
+  const policies = config ? policiesOf(config) : undefined;
 
   let client: ProxyClient;
   try { client = new ProxyClient(proxyUrl, values['ca-file'] ? { caFile: values['ca-file'] } : {}); } catch (e) { throw new UsageError((e as Error).message); }
@@ -67,6 +72,13 @@ export async function warmCommand(argv: string[], io: WarmIo = { stdout: process
       const reporter = imageReporter(io.stderr, ref.display);
       const t0 = Date.now();
       let outcome: ImageOutcome;
+      const access = policies?.access(ref.registry, ref.repo);
+      if (access && !access.allowed) {
+        outcome = { image: ref.display, ok: false, blobs: 0, bytes: 0, ms: 0, error: `refused by the configuration: ${access.reason}` };
+        reporter.done(outcome);
+        outcomes.push(outcome);
+        continue;
+      }
       try {
         const r = await warmImage(client, ref, filter, reporter);
         outcome = { image: ref.display, ok: true, digest: r.digest, blobs: r.plan.blobs, bytes: r.bytes, ms: Date.now() - t0, missing: r.plan.missing };

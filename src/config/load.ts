@@ -5,13 +5,14 @@ import { LineCounter, parseDocument, type Node } from 'yaml';
 import { DEFAULTS, type Config, type ListenAddress, type MirrorEntry, type RegistryConfigEntry } from './schema.js';
 import { ConfigError, Walker, join } from './validate.js';
 import { readCluster, readStore } from './cluster.js';
+import { immutableTagsAt, rateLimitThresholdAt, readAllowRepositories, readPolicies } from './policy-schema.js';
 import { readConfigs, readMirrors, isRegistryName } from './registries.js';
 import { parseDuration, parseSize } from './units.js';
 
-const TOP_KEYS = ['server', 'cache', 'upstream', 'defaultRegistry', 'log', 'registries', 'mirrors', 'configs', 'cluster'];
+const TOP_KEYS = ['server', 'cache', 'upstream', 'defaultRegistry', 'log', 'registries', 'mirrors', 'configs', 'cluster', 'policies', 'allowRepositories'];
 const SERVER_KEYS = ['listen', 'url', 'tls', 'auth'];
-const CACHE_KEYS = ['dir', 'maxSize', 'maxEntries', 'tagTtl', 'fillTimeout', 'store'];
-const UPSTREAM_KEYS = ['connectTimeout', 'responseTimeout', 'readTimeout', 'failureStatus', 'appendDefaultEndpoint', 'health'];
+const CACHE_KEYS = ['dir', 'maxSize', 'maxEntries', 'tagTtl', 'fillTimeout', 'store', 'immutableTags', 'staleIfError', 'staleIfNotFound', 'negativeTtl'];
+const UPSTREAM_KEYS = ['connectTimeout', 'responseTimeout', 'readTimeout', 'failureStatus', 'appendDefaultEndpoint', 'health', 'rateLimitThreshold'];
 const HEALTH_KEYS = ['failureThreshold', 'cooldown', 'maxCooldown', 'probeInterval'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -50,13 +51,8 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
   const top = w.fields(root, '', TOP_KEYS) ?? new Map();
   const v = (m: Map<string, { value: Node | null }> | undefined, k: string) => m?.get(k)?.value;
 
-  const duration = (node: Node | null | undefined, path: string, dflt: string): number => {
-    if (node == null) return parseDuration(dflt) as number;
-    const s = w.str(node, path);
-    const ms = s === undefined ? undefined : parseDuration(s);
-    if (s !== undefined && ms === undefined) w.fail(node, path, `expected a duration like "5s", "250ms" or "1m30s", got ${JSON.stringify(s)}`);
-    return ms ?? 0;
-  };
+  const duration = (node: Node | null | undefined, path: string, dflt: string): number =>
+    (node == null ? parseDuration(dflt) as number : (w.duration(node, path) ?? 0));
   const size = (node: Node | null | undefined, path: string, dflt: string): number => {
     if (node == null) return parseSize(dflt) as number;
     const s = w.str(node, path);
@@ -133,6 +129,13 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
     if (overrides.checkFiles !== false) checkTlsFiles(w, v(top, 'configs'), configs, base);
   }
 
+  const immutableTags = immutableTagsAt(w, v(cache, 'immutableTags'), 'cache.immutableTags');
+  const policyDefaults = {
+    ...(immutableTags !== undefined ? { immutableTags } : {}),
+    staleIfErrorMs: duration(v(cache, 'staleIfError'), 'cache.staleIfError', DEFAULTS.staleIfError),
+    staleIfNotFoundMs: duration(v(cache, 'staleIfNotFound'), 'cache.staleIfNotFound', DEFAULTS.staleIfNotFound),
+    negativeTtlMs: duration(v(cache, 'negativeTtl'), 'cache.negativeTtl', DEFAULTS.negativeTtl),
+  };
   const config: Config = {
     source: file,
     server: { listen: listen as ListenAddress, url: url.replace(/\/$/, ''), ...(serverTls ? { tls: serverTls } : {}), ...(serverAuth ? { auth: serverAuth } : {}) },
@@ -143,6 +146,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
       tagTtlMs: duration(v(cache, 'tagTtl'), 'cache.tagTtl', DEFAULTS.tagTtl),
       fillTimeoutMs: duration(v(cache, 'fillTimeout'), 'cache.fillTimeout', DEFAULTS.fillTimeout),
       store,
+      ...policyDefaults,
     },
     upstream: {
       connectTimeoutMs: duration(v(up, 'connectTimeout'), 'upstream.connectTimeout', DEFAULTS.connectTimeout),
@@ -156,6 +160,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
         maxCooldownMs: duration(v(health, 'maxCooldown'), 'upstream.health.maxCooldown', DEFAULTS.maxCooldown),
         probeIntervalMs: duration(v(health, 'probeInterval'), 'upstream.health.probeInterval', DEFAULTS.probeInterval),
       },
+      rateLimitThreshold: rateLimitThresholdAt(w, v(up, 'rateLimitThreshold'), DEFAULTS.rateLimitThreshold),
     },
     defaultRegistry,
     log: { level: level as Config['log']['level'] },
@@ -163,6 +168,8 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
     mirrors,
     configs,
     ...(cluster ? { cluster } : {}),
+    policies: readPolicies(w, v(top, 'policies')),
+    allowRepositories: readAllowRepositories(w, v(top, 'allowRepositories')),
   };
   if (w.problems.length) throw new ConfigError(w.problems);
   return deepFreeze(config);

@@ -86,6 +86,11 @@ export interface Config {
     readonly tagTtlMs: number;
     readonly fillTimeoutMs: number;
     readonly store: StoreConfig;
+    /** Policy defaults (a `policies` rule overrides each for the repositories it matches). */
+    readonly immutableTags?: string;
+    readonly staleIfErrorMs: number;
+    readonly staleIfNotFoundMs: number;
+    readonly negativeTtlMs: number;
   };
   readonly upstream: {
     readonly connectTimeoutMs: number;
@@ -95,6 +100,8 @@ export interface Config {
     readonly failureStatus: 503 | 504 | 404;
     readonly appendDefaultEndpoint: boolean;
     readonly health: HealthConfig;
+    /** Below this many remaining requests (or percent of the limit) cached tags are not revalidated. */
+    readonly rateLimitThreshold: RateLimitThreshold;
   };
   readonly defaultRegistry: string;
   readonly log: { readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
@@ -104,6 +111,33 @@ export interface Config {
   readonly configs: Readonly<Record<string, RegistryConfigEntry>>;
   /** Absent: a single replica. */
   readonly cluster?: ClusterConfig;
+  readonly policies: readonly PolicyRule[];
+  /** Non-empty: only repositories matching one of these are served. */
+  readonly allowRepositories: readonly RepositoryPattern[];
+}
+
+// --- policies (issue 13) ---
+
+export type RateLimitThreshold = { readonly percent: number } | { readonly count: number };
+
+/** A registry glob and a repository glob ("*" matches any run of characters, "/" included). */
+export interface RepositoryPattern {
+  readonly registry: string;
+  readonly repository: string;
+  /** "file:line:col" of the entry, so a refusal can name the rule that decided it. */
+  readonly at: string;
+}
+
+/** One `policies` entry: the first whose match fits decides; unset fields fall back to `cache.*`. */
+export interface PolicyRule {
+  readonly match: RepositoryPattern;
+  readonly tagTtlMs?: number;
+  /** RE2; tags matching it are never revalidated once cached. */
+  readonly immutableTags?: string;
+  readonly staleIfErrorMs?: number;
+  readonly staleIfNotFoundMs?: number;
+  readonly negativeTtlMs?: number;
+  readonly deny?: boolean;
 }
 
 export const DEFAULTS = {
@@ -114,6 +148,10 @@ export const DEFAULTS = {
   maxEntries: 200_000,
   tagTtl: '60s',
   fillTimeout: '30m',
+  staleIfError: '7d',
+  staleIfNotFound: '0',
+  negativeTtl: '0',
+  rateLimitThreshold: '10%',
   connectTimeout: '5s',
   responseTimeout: '30s',
   readTimeout: '30s',

@@ -1,8 +1,9 @@
 // Human-readable durations ("5s", "1m30s", "250ms") and sizes ("20GiB", "512MB") used in the config file.
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_RE = /^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$/;
-const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+// Days are not Go's, but stale windows ("7d") are written in them.
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_RE = /^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+$/;
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 
 /** Parses a Go-style duration into milliseconds; returns undefined when the text is not one. */
 export function parseDuration(text: string): number | undefined {

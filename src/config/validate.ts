@@ -1,6 +1,7 @@
 // A small schema walker over the YAML AST: every mistake is reported with file:line:col, the key path and
 // what was expected ("expected X, got Y"), and unknown keys are errors (K3s ignores them silently).
 import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
+import { parseDuration } from './units.js';
 
 export interface Position { line: number; col: number }
 
@@ -58,6 +59,19 @@ export class Walker {
       return this.fail(node, path, `expected a string, got ${describe(node)}`);
     }
     return String(node.value);
+  }
+
+  duration(node: Node | null | undefined, path: string): number | undefined {
+    const s = this.str(node, path);
+    const ms = s === undefined ? undefined : parseDuration(s);
+    if (s !== undefined && ms === undefined) this.fail(node, path, `expected a duration like "5s", "250ms" or "1m30s", got ${JSON.stringify(s)}`);
+    return ms;
+  }
+
+  /** "file:line:col" of a node, for messages that point back at the configuration. */
+  at(node: Node | null | undefined): string {
+    const { line, col } = this.pos(node);
+    return `${this.file}:${line}:${col}`;
   }
 
   bool(node: Node | null | undefined, path: string): boolean | undefined {

@@ -17,7 +17,7 @@ export interface Target<M = unknown> {
 export interface Provenance {
   /** Endpoint that answered, or "cache". */
   endpoint?: string;
-  attempts?: readonly { endpoint: string; status?: number; error?: string; ms: number }[];
+  attempts?: readonly { endpoint: string; status?: number; error?: string; ms: number; skipped?: true }[];
   /** A Warning header value, e.g. when a stale manifest is served because every upstream is down. */
   warning?: string;
   /** How the cache answered (for the access log and metrics). */

@@ -17,6 +17,8 @@ export interface MetricsSources {
     readonly fillsInProgress: number;
   };
   endpoints(): { name: string; isDown: boolean }[];
+  /** Rate limits the endpoints announced (ratelimit-limit / ratelimit-remaining), when known. */
+  rateLimits?(): { endpoint: string; limit?: number; remaining?: number }[];
   /** Label value for a routed registry; collapse anything not configured (a "*" mirror) to keep cardinality bounded. */
   registryLabel?(registry: string): string;
 }
@@ -45,6 +47,14 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
     ...reg, name: 'ocimirror_upstream_endpoint_up', help: 'Endpoint health: 1 = up, 0 = circuit open (known-dead, tried last until a probe succeeds)', labelNames: ['endpoint'],
     collect() { this.reset(); for (const e of src.endpoints()) this.set({ endpoint: e.name }, e.isDown ? 0 : 1); },
   });
+  new Gauge({
+    ...reg, name: 'ocimirror_upstream_ratelimit_remaining', help: 'Requests the endpoint last said remain in its rate-limit window (ratelimit-remaining)', labelNames: ['endpoint'],
+    collect() { this.reset(); for (const r of src.rateLimits?.() ?? []) if (r.remaining !== undefined) this.set({ endpoint: r.endpoint }, r.remaining); },
+  });
+  new Gauge({
+    ...reg, name: 'ocimirror_upstream_ratelimit_limit', help: 'Requests the endpoint allows per rate-limit window (ratelimit-limit)', labelNames: ['endpoint'],
+    collect() { this.reset(); for (const r of src.rateLimits?.() ?? []) if (r.limit !== undefined) this.set({ endpoint: r.endpoint }, r.limit); },
+  });
   const stats = () => src.cache.stats;
   mirrorCounter(reg, 'ocimirror_cache_hits_total', 'Blob and manifest requests answered from the cache, by kind', ['kind'], (c) => {
     c.inc({ kind: 'blob' }, stats().hits.blob); c.inc({ kind: 'manifest' }, stats().hits.manifest);
@@ -59,7 +69,10 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
   mirrorCounter(reg, 'ocimirror_cache_evicted_bytes_total', 'Bytes evicted by the size cap', [], (c) => c.inc(stats().evictedBytes));
   mirrorCounter(reg, 'ocimirror_cache_fills_started_total', 'Upstream blob fills started', [], (c) => c.inc(stats().fillsStarted));
   mirrorCounter(reg, 'ocimirror_cache_fills_failed_total', 'Upstream blob fills that failed (nothing cached)', [], (c) => c.inc(stats().fillsFailed));
-  mirrorCounter(reg, 'ocimirror_cache_stale_served_total', 'Tag requests answered with the last known manifest because every upstream failed', [], (c) => c.inc(stats().staleServed));
+  mirrorCounter(reg, 'ocimirror_cache_stale_served_total', 'Tag requests answered with the last known manifest, by reason: error (every upstream failed), notfound (staleIfNotFound), ratelimit', ['reason'], (c) => {
+    for (const [reason, n] of Object.entries(stats().staleServed)) c.inc({ reason }, n);
+  });
+  mirrorCounter(reg, 'ocimirror_cache_negative_hits_total', 'Tag requests answered 404 from the negative cache (negativeTtl) without asking upstream', [], (c) => c.inc(stats().negativeHits));
   mirrorCounter(reg, 'ocimirror_cache_write_failures_total', 'Manifests and tag mappings answered from upstream but not stored (disk full, read-only, I/O error), by kind', ['kind'], (c) => {
     c.inc({ kind: 'manifest' }, stats().writeFailures.manifest); c.inc({ kind: 'tag' }, stats().writeFailures.tag);
   });
@@ -81,6 +94,7 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
     if (!attempts || counted.has(attempts)) return;
     counted.add(attempts);
     for (const a of attempts) {
+      if (a.skipped) continue;
       upstreamRequests.inc({ endpoint: a.endpoint, status: a.error !== undefined ? 'error' : String(a.status) });
       upstreamSeconds.observe({ endpoint: a.endpoint }, a.ms / 1000);
       const reason = failureReason(a);

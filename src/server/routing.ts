@@ -1,6 +1,7 @@
 // Which registry a request is for: decoded ?ns= (containerd) → a /v2/<registry>/… path prefix (podman, skopeo)
 // → the configured default (Docker). Only configured registries (or "*") are served: never an open proxy. The
 // lookup that decides "served" also yields the mirror entry, which the request carries down from here on.
+import type { Access } from '../config/policies.js';
 import type { Target } from '../oci/service.js';
 import { isRegistryName } from '../config/registries.js';
 import { OciError } from '../oci/errors.js';
@@ -21,6 +22,8 @@ export interface RoutingTable<M = unknown> {
   defaultRegistry: string;
   /** The mirror entry for a registry (its own, else "*"), or undefined when this mirror does not serve it. */
   resolve(registry: string): M | undefined;
+  /** `policies` deny and `allowRepositories`: a refused repository gets 403 before any upstream contact. */
+  access?(registry: string, repo: string): Access;
 }
 
 export function resolveRoute<M>(name: string, ns: string | undefined, table: RoutingTable<M>): Route<M> {
@@ -48,6 +51,8 @@ export function resolveRoute<M>(name: string, ns: string | undefined, table: Rou
   }
   checkName(repo);
   if ((registry === 'docker.io' || registry === 'index.docker.io') && !repo.includes('/')) repo = `library/${repo}`;
+  const access = table.access?.(registry, repo);
+  if (access && !access.allowed) throw new OciError('DENIED', { registry, repository: repo }, { message: access.reason });
   return { registry, mirror, repo, clientName: name, viaNs: ns !== undefined && ns !== '' };
 }
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { policiesOf } from '../config/policies.js';
 import type { Config } from '../config/schema.js';
 import { Upstreams } from '../upstream/upstreams.js';
 import { ProxyService } from '../upstream/service.js';
@@ -29,14 +30,15 @@ export interface RunningProxy {
 
 export interface StartOptions {
   logger?: Logger;
-  /** The clock the cache judges tag freshness by (tests move it instead of sleeping). */
+  /** The clock tag freshness and rate-limit windows are judged by (tests move it instead of sleeping). */
   now?: () => number;
 }
 
 export async function startProxy(config: Config, opts: StartOptions = {}): Promise<RunningProxy> {
   const logger = opts.logger ?? createLogger(config.log.level);
   const via = `1.1 ocimirror-${randomBytes(6).toString('hex')}`;
-  const upstreams = new Upstreams(config, logger, via);
+  const policies = policiesOf(config);
+  const upstreams = new Upstreams(config, logger, via, opts.now ? { now: opts.now } : {});
   const proxy = new ProxyService(config.upstream.failureStatus);
   const blobSource = new UpstreamBlobSource(config.upstream.failureStatus);
   const { store: blobs, summary: storeSummary, close: closeStore } = await openBlobStore(config);
@@ -49,6 +51,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const metrics = createMetrics({
     cache: service,
     endpoints: () => upstreams.allEndpoints().map((e) => ({ name: e.client.name, isDown: e.health.isDown })),
+    rateLimits: () => upstreams.rateLimits(),
     registryLabel: (r) => (upstreams.isConfigured(r) ? r : '*'),
   });
   const health = healthPlugin({
@@ -64,7 +67,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     service,
     logger,
     via,
-    routing: { defaultRegistry: config.defaultRegistry, resolve: (r) => upstreams.resolve(r) },
+    routing: { defaultRegistry: config.defaultRegistry, resolve: (r) => upstreams.resolve(r), access: (r, repo) => policies.access(r, repo) },
     // Auth first among the plugins: an unauthenticated request is answered before anything else looks at it.
     plugins: [...(config.server.auth ? [authPlugin(config.server.auth)] : []), metrics.plugin, health],
     ...(https ? { https } : {}),

@@ -3,12 +3,15 @@
 import { RE2JS } from 're2js';
 import type { EndpointClient, Headers, UpstreamResponse } from './client.js';
 import type { EndpointHealth } from './health.js';
+import type { EndpointRateLimit, RateLimitSnapshot } from './rate-limit.js';
 
 export interface UpstreamEndpoint {
   readonly client: EndpointClient;
   readonly health: EndpointHealth;
   /** K3s applies a mirror's rewrite rules to its listed endpoints, not to the registry's own default one. */
   readonly rewrites: boolean;
+  /** The rate limit the endpoint announces (absent in unit tests that build endpoints by hand). */
+  readonly rateLimit?: EndpointRateLimit;
 }
 
 export interface Attempt {
@@ -16,6 +19,8 @@ export interface Attempt {
   status?: number;
   error?: string;
   ms: number;
+  /** Not sent: the endpoint's Retry-After has not passed (no request to count). */
+  skipped?: true;
 }
 
 export type Outcome = 'ok' | 'not-found' | 'failed';
@@ -71,11 +76,29 @@ export class MirrorUpstream {
     return repo;
   }
 
+  /**
+   * The rate limit that stops revalidating cached tags now: that of the endpoint a request would reach first
+   * (endpoints waiting for a Retry-After are passed over, as fetch passes them), or a Retry-After when all wait.
+   */
+  rateLimitHold(): RateLimitSnapshot | undefined {
+    let waiting: RateLimitSnapshot | undefined;
+    for (const e of this.ordered()) {
+      if (e.rateLimit?.isBackingOff()) { waiting ??= e.rateLimit.snapshot(); continue; }
+      return e.rateLimit?.isLow() ? e.rateLimit.snapshot() : undefined;
+    }
+    return waiting;
+  }
+
   async fetch(req: FetchRequest): Promise<FetchResult> {
     const attempts: Attempt[] = [];
     let allNotFound = true;
     for (const endpoint of this.ordered()) {
       if (req.skip?.has(endpoint)) continue;
+      if (endpoint.rateLimit?.isBackingOff()) {
+        attempts.push({ endpoint: endpoint.client.name, status: 429, error: 'not asked: waiting for its Retry-After', ms: 0, skipped: true });
+        allNotFound = false;
+        continue;
+      }
       const started = Date.now();
       const path = `/${this.repoFor(endpoint, req.repo)}${req.suffix}`;
       let res: UpstreamResponse;
@@ -89,6 +112,7 @@ export class MirrorUpstream {
         allNotFound = false;
         continue;
       }
+      endpoint.rateLimit?.observe(res.status, res.headers);
       const attempt: Attempt = { endpoint: endpoint.client.name, status: res.status, ms: Date.now() - started };
       attempts.push(attempt);
       const outcome = classify(res);

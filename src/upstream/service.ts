@@ -100,6 +100,9 @@ export function upstreamFailure(err: AllEndpointsFailed, notFound: ErrorCode, fa
   const detail = { registry: err.registry, attempts: attempts.map(describeAttempt) };
   if (err.allNotFound && earlier.length === 0) return new OciError(notFound, detail, { cause: err });
   if (failureStatus === 404) return new OciError(notFound, detail, { cause: err, message: 'no endpoint could serve this (answering 404 for old containerd)' });
+  if (attempts.length > 0 && attempts.every((a) => a.status === 429)) {
+    return new OciError('TOOMANYREQUESTS', detail, { cause: err, message: `every endpoint of ${err.registry} is rate-limiting this mirror` });
+  }
   return new OciError('UNAVAILABLE', detail, { cause: err, status: failureStatus, message: `no upstream endpoint of ${err.registry} could serve the request` });
 }
 
@@ -130,4 +133,15 @@ export async function readLimited(body: Readable, limit: number, declared?: numb
 /** An upstream outage (as opposed to "not found" or a bad request): a cached answer may then be served instead. */
 export function isOutage(err: unknown): boolean {
   return err instanceof OciError && (err.status >= 500 || err.code === 'UNAVAILABLE' || (err.cause as { allNotFound?: boolean } | undefined)?.allNotFound === false);
+}
+
+/** Every endpoint said not-found: a 404 the negative cache may remember (never an outage). */
+export function isNotFound(err: unknown): boolean {
+  return err instanceof OciError && !isOutage(err) && (err.cause as { allNotFound?: boolean } | undefined)?.allNotFound === true;
+}
+
+/** Every attempt met a rate limit: a 429, or an endpoint not asked while its Retry-After runs. */
+export function isRateLimited(err: unknown): boolean {
+  const attempts = (err as { cause?: { attempts?: Attempt[] } } | undefined)?.cause?.attempts;
+  return Array.isArray(attempts) && attempts.length > 0 && attempts.every((a) => a.status === 429);
 }

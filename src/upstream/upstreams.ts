@@ -7,9 +7,12 @@ import { defaultEndpoint, normaliseEndpoint, type Endpoint } from '../config/end
 import { EndpointClient } from './client.js';
 import { EndpointHealth, type HealthState } from './health.js';
 import { MirrorUpstream, errorText, type UpstreamEndpoint } from './fallthrough.js';
+import { EndpointRateLimit, type RateLimitSnapshot } from './rate-limit.js';
 
 export interface UpstreamEvents {
   onHealthChange?: (endpoint: string, state: HealthState) => void;
+  /** The clock rate-limit windows and Retry-After are judged by (tests move it instead of sleeping). */
+  now?: () => number;
 }
 
 export class Upstreams {
@@ -46,6 +49,11 @@ export class Upstreams {
     return [...this.byEndpoint.values()].map((e) => ({ ...e, rewrites: false }));
   }
 
+  /** Rate limits of the endpoints that announced one (or sent a Retry-After): for /metrics and the status page. */
+  rateLimits(): RateLimitSnapshot[] {
+    return [...this.byEndpoint.values()].flatMap((e) => (e.rateLimit?.known ? [e.rateLimit.snapshot()] : []));
+  }
+
   private mirrorFor(registry: string): MirrorUpstream {
     let mirror = this.mirrors.get(registry);
     if (mirror) return mirror;
@@ -69,7 +77,8 @@ export class Upstreams {
       const hostConfig = this.config.configs[e.host] ?? this.config.configs['*'];
       const client = new EndpointClient(e, hostConfig, this.config.upstream, this.via, this.redirectAgent);
       const health = new EndpointHealth(client.name, this.config.upstream.health, this.log, this.events.onHealthChange);
-      found = { client, health };
+      const rateLimit = new EndpointRateLimit(client.name, this.config.upstream.rateLimitThreshold, this.log, this.events.now);
+      found = { client, health, rateLimit };
       this.byEndpoint.set(key, found);
     }
     return found;

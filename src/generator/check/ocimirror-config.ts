@@ -6,6 +6,7 @@ import { isMap, isScalar, type Node, type Pair } from 'yaml';
 import { parseConfig } from '../../config/load.js';
 import { ConfigError } from '../../config/validate.js';
 import type { Finding } from './findings.js';
+import { checkPolicies } from './policies.js';
 import { checkRegistriesText, checkRegistryNodes, parseForCheck, type FileCheckOptions } from './registries-file.js';
 
 export function checkOcimirrorConfigText(file: string, text: string, opts: FileCheckOptions): Finding[] {
@@ -37,7 +38,9 @@ export function checkOcimirrorConfigText(file: string, text: string, opts: FileC
   // Blanking the registries: pair keeps every other line:col while the loader skips reading that file again.
   const rest = registries ? blank(text, registries.key.range?.[0] ?? 0, registries.value?.range?.[1] ?? registries.key.range?.[1] ?? 0) : text;
   try {
-    parseConfig(file, rest);
+    const config = parseConfig(file, rest);
+    // Mirrors read from a registries: file were blanked above, so only mirrors: here can say which registries exist.
+    sink.findings.push(...checkPolicies(config, { mirrorsKnown: !registries }));
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     for (const problem of e.problems) {

@@ -3,17 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig } from '../../../src/config/load.js';
-
-function problems(yaml: string): readonly string[] {
-  try {
-    parseConfig('c.yaml', yaml);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected the configuration to be refused');
-}
+import { loadConfig } from '../../../src/config/load.js';
+import { problems } from './problems.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ocimirror-config-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,7 +18,7 @@ describe('config errors carry file:line:col, the key path and what was expected'
 
   it('unknown key (top level)', () => {
     expect(problems('mirror:\n  docker.io: {}\n')).toEqual([
-      'c.yaml:1:1: mirror: unknown key; expected one of server, cache, upstream, defaultRegistry, log, registries, mirrors, configs, cluster',
+      'c.yaml:1:1: mirror: unknown key; expected one of server, cache, upstream, defaultRegistry, log, registries, mirrors, configs, cluster, policies, allowRepositories',
     ]);
   });
 
