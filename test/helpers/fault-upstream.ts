@@ -24,11 +24,22 @@ export interface FaultUpstream {
   add(repo: string, tag: string, image: BuiltImage | BuiltIndex): void;
   fault(match: { method?: string; path: RegExp }, fault: Fault, times?: number): void;
   clearFaults(): void;
+  /**
+   * Docker Hub's rate-limit headers on every manifest response (`ratelimit-limit: L;w=W`, `ratelimit-remaining`,
+   * `docker-ratelimit-source`), counting down on each manifest GET (HEAD is free, as on Docker Hub); a GET with none
+   * left gets 429 TOOMANYREQUESTS (with Retry-After when given). `undefined` turns it off.
+   */
+  rateLimit(opts: RateLimitMode | undefined): void;
+  /** Requests left in the current rate-limit window. */
+  readonly remaining: number | undefined;
+  /** TCP connections accepted so far (0 proves nothing was ever sent here). */
+  connections(): number;
   requests(): RecordedRequest[];
   count(method: string, path: RegExp): number;
   close(): Promise<void>;
 }
 
+export interface RateLimitMode { limit: number; remaining?: number; windowSeconds: number; retryAfterSeconds?: number; source?: string }
 interface Repo { tags: Map<string, string>; manifests: Map<string, { data: Buffer; mediaType: string }>; blobs: Map<string, Blob> }
 interface ActiveFault { method?: string; path: RegExp; fault: Fault; remaining: number }
 interface Body { size: number; open(start: number, end: number): Readable }
@@ -97,6 +108,7 @@ export async function startFaultUpstream(opts: { tls?: boolean } = {}): Promise<
   const repos = new Map<string, Repo>();
   const seen: RecordedRequest[] = [];
   let faults: ActiveFault[] = [];
+  let limits: (RateLimitMode & { remaining: number }) | undefined;
   const repo = (name: string): Repo => {
     let r = repos.get(name);
     if (!r) repos.set(name, (r = { tags: new Map(), manifests: new Map(), blobs: new Map() }));
@@ -107,6 +119,18 @@ export async function startFaultUpstream(opts: { tls?: boolean } = {}): Promise<
     const hit = faults.find((f) => f.remaining > 0 && (!f.method || f.method.toUpperCase() === method) && f.path.test(path));
     if (hit) hit.remaining--;
     return hit?.fault;
+  }
+
+  /** Sets the rate-limit headers; true when the request was refused with 429 (nothing left in the window). */
+  function countDown(req: http.IncomingMessage, res: http.ServerResponse, method: string, l: RateLimitMode & { remaining: number }): boolean {
+    const exhausted = method === 'GET' && l.remaining === 0;
+    if (method === 'GET' && !exhausted) l.remaining--;
+    res.setHeader('ratelimit-limit', `${l.limit};w=${l.windowSeconds}`);
+    res.setHeader('ratelimit-remaining', `${l.remaining};w=${l.windowSeconds}`);
+    res.setHeader('docker-ratelimit-source', l.source ?? '127.0.0.1');
+    if (!exhausted) return false;
+    sendError(req, res, 429, 'TOOMANYREQUESTS', 'You have reached your pull rate limit.', l.retryAfterSeconds !== undefined ? { 'retry-after': String(l.retryAfterSeconds) } : {});
+    return true;
   }
 
   function sendError(req: http.IncomingMessage, res: http.ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
@@ -139,6 +163,7 @@ export async function startFaultUpstream(opts: { tls?: boolean } = {}): Promise<
     const method = req.method ?? 'GET';
     const rawPath = req.url ?? '/';
     seen.push({ method, path: rawPath, headers: { ...req.headers } });
+    if (limits && rawPath.includes('/manifests/') && countDown(req, res, method, limits)) return;
     const fault = takeFault(method, rawPath);
     if (fault?.kind === 'hold') { void fault.until.then(() => respond(req, res, method, rawPath, undefined)); return; }
     respond(req, res, method, rawPath, fault);
@@ -186,7 +211,7 @@ export async function startFaultUpstream(opts: { tls?: boolean } = {}): Promise<
   const cert = certDir ? generateSelfSignedCert(certDir, 'ocimirror-fault-upstream') : undefined;
   const server = cert ? https.createServer({ cert: cert.cert, key: cert.key }, handle) : http.createServer(handle);
   server.requestTimeout = 0; // a stalled test must not be cut short by Node's own 300 s default
-  const { port, close } = await listenTracked(server);
+  const { port, close, connections } = await listenTracked(server);
   const host = `127.0.0.1:${port}`;
 
   function addImage(name: string, reference: string, image: BuiltImage): void {
@@ -207,6 +232,9 @@ export async function startFaultUpstream(opts: { tls?: boolean } = {}): Promise<
     },
     fault: (match, fault, times = Infinity) => { faults.push({ ...match, fault, remaining: times }); },
     clearFaults: () => { faults = []; },
+    rateLimit: (mode) => { limits = mode ? { ...mode, remaining: mode.remaining ?? mode.limit } : undefined; },
+    get remaining() { return limits?.remaining; },
+    connections,
     requests: () => seen.map((r) => ({ ...r, headers: { ...r.headers } })),
     count: (method, path) => seen.filter((r) => r.method === method.toUpperCase() && path.test(r.path)).length,
     close: async () => { await close(); if (certDir) await removeTmpDir(certDir); },
