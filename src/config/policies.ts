@@ -36,7 +36,8 @@ export class Policies {
       isImmutable: tagMatcher(c.immutableTags),
     };
     this.rules = config.policies.map((rule, i) => {
-      const name = `policies[${i}] (${rule.match.at})`;
+      // Clients see this in 403 messages: the file's name and line, not the server's directory layout.
+      const name = `policies[${i}] (${rule.match.at.replace(/^.*\//, '')})`;
       return {
         rule, name, matches: patternMatcher(rule.match),
         policy: {

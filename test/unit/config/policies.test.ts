@@ -92,6 +92,9 @@ describe('policies: matching', () => {
     expect(p.access('quay.io', 'internal/team/app')).toEqual({ allowed: false, reason: 'quay.io/internal/team/app is denied by policies[1] (c.yaml:11:5)' });
     expect(p.access('docker.io', 'library/internal')).toEqual({ allowed: true });
     expect(p.isAllowed('docker.io', 'internal/x')).toBe(false); // registry "*" covers Docker Hub too
+    // A client's 403 names the file and line, not the server's directories.
+    const fromEtc = policiesOf(parseConfig('/etc/ocimirror/o.yaml', 'policies:\n  - deny: true\n'));
+    expect(fromEtc.access('docker.io', 'library/x')).toEqual({ allowed: false, reason: 'docker.io/library/x is denied by policies[0] (o.yaml:2:5)' });
   });
 
   it('allowRepositories: only matching repositories; Docker Hub short names mean library/', () => {
