@@ -42,11 +42,11 @@ export class StaleTags {
 
   /**
    * May `last` be served instead of what upstream said? Staleness counts from the end of its freshness (tagTtl):
-   * staleIfError bounds failures (5xx, 429, transport; not for imported mappings), staleIfNotFound (0 = never) a
-   * 404. A rate-limit hold asks nothing upstream and ends with its window, so it is not bounded here.
+   * staleIfError bounds failures (5xx, 429, transport), staleIfNotFound (0 = never) a 404. Neither bounds an
+   * imported mapping (what the operator put there), nor a rate-limit hold, which asks nothing and ends with its window.
    */
   allows(last: TagMapping, failure: 'error' | 'notfound' | 'hold', policy: EffectivePolicy): boolean {
-    if (failure === 'hold' || (failure === 'error' && last.imported)) return true;
+    if (failure === 'hold' || last.imported) return true;
     const window = failure === 'notfound' ? policy.staleIfNotFoundMs : policy.staleIfErrorMs;
     const staleFor = this.d.now() - (last.checkedAt + policy.tagTtlMs);
     return window > 0 && staleFor <= window;
