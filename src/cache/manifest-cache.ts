@@ -4,7 +4,7 @@
 // known manifest is served within the policy's window with a Warning (stale-tags.ts); a missing tag is remembered
 // for negativeTtl. A cache that cannot be written to never fails a request that upstream answered.
 import type { Logger } from 'pino';
-import type { Policies } from '../config/policies.js';
+import type { EffectivePolicy, Policies } from '../config/policies.js';
 import { OciError } from '../oci/errors.js';
 import { accepts } from '../oci/mediatypes.js';
 import { isDigest } from '../oci/names.js';
@@ -81,10 +81,10 @@ export class ManifestCache {
       this.d.stats.negativeHits++;
       const err = new OciError('MANIFEST_UNKNOWN', { registry: req.registry, repository: req.repo, tag: req.ref },
         { message: `manifest unknown: upstream said ${req.ref} does not exist ${Math.round((this.d.now() - missingSince) / 1000)}s ago (negativeTtl)` });
-      return this.fallBack(req, key, mapping, 'notfound', err);
+      return this.fallBack(req, key, mapping, policy, 'notfound', err);
     }
-    const hold = mapping ? req.mirror.rateLimitHold() : undefined;
-    if (mapping && hold) {
+    // Past its TTL, but the endpoint's rate limit is nearly used up (or all wait for a Retry-After): keep it.
+    if (mapping && req.mirror.rateLimitHold()) {
       const held = await this.fromMapping(req, mapping);
       if (held) return { ...held, warning: this.stale.warning(id, mapping, 'ratelimit', {}), cache: 'stale' };
     }
@@ -93,17 +93,16 @@ export class ManifestCache {
       this.stale.confirmed(id);
       return result;
     } catch (err) {
-      if (isOutage(err)) return this.fallBack(req, key, mapping, isRateLimited(err) ? 'ratelimit' : 'error', err);
+      if (isOutage(err)) return this.fallBack(req, key, mapping, policy, isRateLimited(err) ? 'ratelimit' : 'error', err);
       if (!isNotFound(err)) throw err;
       this.stale.rememberMissing(id, policy);
-      return this.fallBack(req, key, mapping, 'notfound', err);
+      return this.fallBack(req, key, mapping, policy, 'notfound', err);
     }
   }
 
   /** The last known mapping instead of upstream's answer, within the policy's window; else upstream's error. */
-  private async fallBack(req: ManifestRequest, key: TagKey, mapping: TagMapping | undefined, reason: StaleReason, err: unknown): Promise<ManifestResult> {
+  private async fallBack(req: ManifestRequest, key: TagKey, mapping: TagMapping | undefined, policy: EffectivePolicy, reason: StaleReason, err: unknown): Promise<ManifestResult> {
     const last = mapping ?? (await this.d.tags.getAny(key));
-    const policy = this.d.policies.policyFor(req.registry, req.repo);
     if (!last || !accepts(req.accept, last.mediaType) || !this.stale.allows(last, reason === 'notfound' ? 'notfound' : 'error', policy)) throw err;
     const stale = await this.fromMapping(req, last);
     if (!stale) throw err;
