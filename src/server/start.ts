@@ -8,9 +8,7 @@ import type { Config } from '../config/schema.js';
 import { Upstreams } from '../upstream/upstreams.js';
 import { ProxyService } from '../upstream/service.js';
 import { UpstreamBlobSource } from '../upstream/blob-source.js';
-import { FsManifestStore } from '../cache/fs-manifest-store.js';
-import { FsTagStore } from '../cache/fs-tag-store.js';
-import { openBlobStore } from '../cache/open-store.js';
+import { openCacheStores } from '../cache/open-stores.js';
 import { CachingService } from '../cache/service.js';
 import { buildApp } from './app.js';
 import { authPlugin } from './auth.js';
@@ -41,11 +39,8 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const upstreams = new Upstreams(config, logger, via, opts.now ? { now: opts.now } : {});
   const proxy = new ProxyService(config.upstream.failureStatus);
   const blobSource = new UpstreamBlobSource(config.upstream.failureStatus);
-  const { store: blobs, summary: storeSummary, close: closeStore } = await openBlobStore(config);
-  const manifests = new FsManifestStore(config.cache.dir, logger);
-  const tags = new FsTagStore(config.cache.dir, logger);
-  await Promise.all([manifests.init(), tags.init()]);
-  const service = new CachingService({ blobs, manifests, tags }, proxy, blobSource, config, logger, opts.now ? { now: opts.now } : {});
+  const { stores, summary: storeSummary, close: closeStore } = await openCacheStores(config, logger);
+  const service = new CachingService(stores, proxy, blobSource, config, logger, opts.now ? { now: opts.now } : {});
   const cacheState = await service.init();
   logger.info({ dir: config.cache.dir, store: storeSummary, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
   const metrics = createMetrics({
