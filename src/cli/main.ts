@@ -1,4 +1,4 @@
-// argv → serve | generate | check | warm. Thin: parse, call, print; exit codes are returned, not thrown.
+// argv → serve | generate | check | warm | export | import | cache. Thin: parse, call, print; exit codes are returned, not thrown.
 import { ConfigError } from '../config/validate.js';
 import { UsageError } from './usage.js';
 
@@ -9,6 +9,9 @@ commands:
   generate  k3s | hosts-toml | registries-conf | daemon-json [options]   write node-side client configs
   check     FILE | --config FILE [--format json]    find mistakes in a registries.yaml or an ocimirror config
   warm      IMAGE... [--file LIST] [--proxy URL]    bring images into the cache
+  export    -o OUT IMAGE... [--format oci|docker]   write cached images into an archive (air-gapped sites)
+  import    TARBALL...                              store the images of archives in the cache
+  cache     list | rm IMAGE... | prune --older-than 30d   show and free what is cached
 
 Run 'ocimirror <command> --help' for a command's options.`;
 
@@ -19,6 +22,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   generate: async () => (await import('./generate.js')).generateCommand,
   check: async () => (await import('./check.js')).checkCommand,
   warm: async () => (await import('./warm.js')).warmCommand,
+  export: async () => (await import('./export.js')).exportCommand,
+  import: async () => (await import('./import.js')).importCommand,
+  cache: async () => (await import('./cache.js')).cacheCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

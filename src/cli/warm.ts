@@ -45,17 +45,7 @@ export async function warmCommand(argv: string[], io: WarmIo = { stdout: process
   });
   if (values.help) { io.stdout.write(`${USAGE}\n`); return 0; }
 
-  const texts = [...positionals];
-  for (const file of values.file ?? []) {
-    let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch (e) { throw new UsageError(`--file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
-    texts.push(...parseImageList(text));
-  }
-  if (texts.length === 0) throw new UsageError(`expected at least one IMAGE or --file LIST\n\n${USAGE}`);
-  // Every reference is checked before anything is fetched: a typo on line 40 should not wait for 39 pulls.
-  const refs: ImageRef[] = texts.map((t) => {
-    try { return parseImageRef(t); } catch (e) { if (e instanceof ImageRefError) throw new UsageError(e.message); throw e; }
-  });
+  const refs = readImageRefs(positionals, values.file ?? [], USAGE);
   const filter = platformFilter(values.platform, values['all-platforms']);
   const config = values.config ? loadConfig(values.config, { checkFiles: false }) : undefined;
   const proxyUrl = values.proxy ?? config?.server.url ?? DEFAULT_PROXY;
@@ -95,7 +85,21 @@ export async function warmCommand(argv: string[], io: WarmIo = { stdout: process
   return outcomes.every((o) => o.ok) ? 0 : 1;
 }
 
-function platformFilter(platforms: string[] | undefined, all: boolean | undefined): PlatformFilter {
+/** IMAGE arguments and --file lists; every reference is checked before anything is fetched (a typo on line 40 should not wait for 39 pulls). */
+export function readImageRefs(positionals: string[], files: string[], usage: string): ImageRef[] {
+  const texts = [...positionals];
+  for (const file of files) {
+    let text: string;
+    try { text = readFileSync(file, 'utf8'); } catch (e) { throw new UsageError(`--file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+    texts.push(...parseImageList(text));
+  }
+  if (texts.length === 0) throw new UsageError(`expected at least one IMAGE or --file LIST\n\n${usage}`);
+  return texts.map((t) => {
+    try { return parseImageRef(t); } catch (e) { if (e instanceof ImageRefError) throw new UsageError(e.message); throw e; }
+  });
+}
+
+export function platformFilter(platforms: string[] | undefined, all: boolean | undefined): PlatformFilter {
   if (all && platforms?.length) throw new UsageError('--platform and --all-platforms are alternatives');
   if (all) return { all: true };
   if (!platforms?.length) return { all: false, platforms: [hostPlatform()] };

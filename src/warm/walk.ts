@@ -1,6 +1,6 @@
 // Warming one image: resolve the reference, walk index → platform manifests → config and layer blobs, and pull
 // each blob through the proxy once. The walk is the same for every client of the proxy; only progress differs.
-import type { FetchedManifest, ProxyClient } from './proxy-client.js';
+import type { FetchedManifest } from './proxy-client.js';
 import { WarmError } from './proxy-client.js';
 import type { ImageRef } from './reference.js';
 
@@ -17,7 +17,23 @@ export interface WarmProgress {
   blobDone(digest: string, size: number): void;
 }
 
-export interface WarmResult { digest: string; plan: WarmPlan; bytes: number }
+/** Where a walk gets manifests and blobs: a running proxy over HTTP (ProxyClient), or the cache in-process (export). */
+export interface ImageSource {
+  /** The manifest a tag or digest resolves to, its bytes checked against the digest. */
+  manifest(ref: ImageRef, reference?: string): Promise<FetchedManifest>;
+  /** Makes sure the blob is fetched (and cached), reporting bytes as they arrive; resolves to its size. */
+  blob(ref: ImageRef, digest: string, onBytes: (n: number) => void): Promise<number>;
+}
+
+export interface WarmResult {
+  digest: string;
+  plan: WarmPlan;
+  bytes: number;
+  /** Every manifest walked, the top one first, each parent before its children. */
+  manifests: FetchedManifest[];
+  /** Every blob (configs and layers) with its size, in walk order. */
+  blobs: Map<string, number>;
+}
 
 interface Descriptor { mediaType?: string; digest: string; size: number; platform?: Platform; urls?: string[] }
 interface ManifestDoc { schemaVersion?: number; mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[]; fsLayers?: { blobSum: string }[] }
@@ -49,14 +65,16 @@ export function platformMatches(want: Platform, have: Platform | undefined): boo
   return want.variant === undefined || want.variant === (have.variant ?? (have.architecture === 'arm64' ? 'v8' : undefined));
 }
 
-export async function warmImage(client: ProxyClient, ref: ImageRef, filter: PlatformFilter, progress: WarmProgress): Promise<WarmResult> {
+export async function warmImage(client: ImageSource, ref: ImageRef, filter: PlatformFilter, progress: WarmProgress): Promise<WarmResult> {
   const top = await client.manifest(ref);
   const blobs = new Map<string, number>();
   const chosen: string[] = [];
   const matched = new Set<string>();
   let manifests = 1;
+  const walked: FetchedManifest[] = [];
 
   const visit = async (m: FetchedManifest, depth: number): Promise<void> => {
+    walked.push(m);
     const doc = parseManifest(m);
     if (doc.manifests) {
       if (depth >= MAX_DEPTH) throw new WarmError(`manifest ${m.digest}: indexes nested deeper than ${MAX_DEPTH}`);
@@ -96,7 +114,7 @@ export async function warmImage(client: ProxyClient, ref: ImageRef, filter: Plat
     }
   };
   await Promise.all(Array.from({ length: Math.min(BLOB_CONCURRENCY, queue.length) }, worker));
-  return { digest: top.digest, plan, bytes };
+  return { digest: top.digest, plan, bytes, manifests: walked, blobs };
 }
 
 function parseManifest(m: FetchedManifest): ManifestDoc {

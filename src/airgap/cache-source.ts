@@ -1,0 +1,51 @@
+// The walk's ImageSource for export: manifests and blobs through the CachingService in this process — what the
+// cache holds is used as is, what it lacks is pulled through the configured upstreams and stored on the way.
+import type { Readable } from 'node:stream';
+import type { CachingService } from '../cache/service.js';
+import type { BlobStore } from '../cache/blob-store.js';
+import { OciError } from '../oci/errors.js';
+import { normaliseAccept } from '../oci/mediatypes.js';
+import { isDigest } from '../oci/names.js';
+import { MANIFEST_ACCEPT, WarmError, type FetchedManifest } from '../warm/proxy-client.js';
+import type { ImageRef } from '../warm/reference.js';
+import type { ImageSource } from '../warm/walk.js';
+
+export class CacheSource implements ImageSource {
+  // Asked as containerd asks, so the tag mapping used (or created) is the one K3s nodes use.
+  private readonly accept = normaliseAccept(MANIFEST_ACCEPT);
+
+  constructor(private readonly service: CachingService, private readonly blobs: BlobStore) {}
+
+  async manifest(ref: ImageRef, reference = ref.reference): Promise<FetchedManifest> {
+    const r = await this.ask(`manifest ${reference}`, () => this.service.manifest({ registry: ref.registry, repo: ref.repo, ref: reference, method: 'GET', accept: this.accept }));
+    if (!r.body || (isDigest(reference) && r.digest !== reference)) throw new WarmError(`manifest ${reference}: the cache answered ${r.digest} without a body`);
+    return { digest: r.digest, mediaType: r.mediaType, body: r.body };
+  }
+
+  async blob(ref: ImageRef, digest: string, onBytes: (n: number) => void): Promise<number> {
+    const stored = await this.blobs.stat(digest);
+    if (stored) { onBytes(stored.size); return stored.size; }
+    const stream = await this.open(ref, digest);
+    let n = 0;
+    for await (const chunk of stream) { n += (chunk as Buffer).length; onBytes((chunk as Buffer).length); }
+    return n;
+  }
+
+  /** A blob's bytes: from the store, or from a fill that verifies and stores them as they arrive. */
+  async open(ref: ImageRef, digest: string): Promise<Readable> {
+    const r = await this.ask(`blob ${digest}`, () => this.service.blob({ registry: ref.registry, repo: ref.repo, digest, method: 'GET' }));
+    if (!r.stream) throw new WarmError(`blob ${digest}: the cache answered without a body`);
+    return r.stream;
+  }
+
+  /** Upstream failures read as `warm` reports them: what was asked, the OCI code and what each endpoint said. */
+  private async ask<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      if (!(e instanceof OciError)) throw e;
+      const detail = e.detail === undefined ? '' : ` (${JSON.stringify(e.detail)})`;
+      throw new WarmError(`${what}: ${e.code}: ${e.message}${detail}`);
+    }
+  }
+}

@@ -1,0 +1,1 @@
+export async function cacheCommand(): Promise<number> { return 2; }
