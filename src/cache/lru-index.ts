@@ -112,6 +112,16 @@ export class CacheIndex {
     return this.lru.size;
   }
 
+  /** Removes an entry on request (`cache rm`, `cache prune`): at once, or — while a client reads it — after the last one. */
+  async delete(kind: EntryKind, id: string): Promise<'deleted' | 'deferred'> {
+    const key = keyOf(kind, id);
+    this.lru.delete(key);
+    if (this.pins.has(key)) { this.pendingDelete.add(key); return 'deferred'; }
+    this.pendingDelete.delete(key);
+    await this.stores[kind].delete(id);
+    return 'deleted';
+  }
+
   /** Drops an entry from the index only (it is already gone from its store). */
   forget(kind: EntryKind, id: string): void {
     this.lru.delete(keyOf(kind, id));

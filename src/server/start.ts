@@ -15,6 +15,7 @@ import { authPlugin } from './auth.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { healthPlugin } from './health.js';
+import { startAdminSocket } from './admin-socket.js';
 
 export interface RunningProxy {
   app: FastifyInstance;
@@ -72,12 +73,13 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const port = typeof addr === 'object' && addr ? addr.port : config.server.listen.port;
   const host = config.server.listen.host.includes(':') ? `[${config.server.listen.host}]` : config.server.listen.host;
   const url = `${https ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
+  const admin = await startAdminSocket(config.cache.dir, service, { tagTtlMs: config.cache.tagTtlMs, now: opts.now ?? Date.now }, logger);
   logger.info({ url, mirrors: upstreams.configured(), defaultRegistry: config.defaultRegistry }, 'ocimirror listening');
   return {
     app, url, port, upstreams, logger, service,
     async close() {
       // Cancelling fills ends the clients following them, which lets the server's close finish.
-      await Promise.all([app.close(), service.close()]);
+      await Promise.all([app.close(), service.close(), admin?.close()]);
       await upstreams.close();
       closeStore();
     },
