@@ -30,15 +30,13 @@ export function ociIndexJson(images: LayoutImage[]): Buffer {
 }
 
 export interface DockerImage {
-  /** Full reference; written in Docker's short form (alpine:3.19) as `docker save` does. */
+  /**
+   * Full reference, written whole: docker load reads "docker.io/library/alpine:3.19" as alpine:3.19, while podman
+   * load would turn the short form Docker writes into localhost/alpine:3.19.
+   */
   name?: string;
   config: string;
   layers: string[];
-}
-
-/** docker.io/library/alpine:3.19 → alpine:3.19, docker.io/org/app:1 → org/app:1; other registries stay whole. */
-export function familiarName(name: string): string {
-  return name.replace(/^docker\.io\/(library\/)?/, '');
 }
 
 function splitTag(name: string): [string, string] | undefined {
@@ -50,7 +48,7 @@ function splitTag(name: string): [string, string] | undefined {
 export function dockerManifestJson(images: DockerImage[]): Buffer {
   return Buffer.from(JSON.stringify(images.map((i) => ({
     Config: blobPath(i.config),
-    RepoTags: i.name && splitTag(i.name) ? [familiarName(i.name)] : null,
+    RepoTags: i.name && splitTag(i.name) ? [i.name] : null,
     Layers: i.layers.map(blobPath),
   }))));
 }
@@ -59,7 +57,7 @@ export function dockerManifestJson(images: DockerImage[]): Buffer {
 export function dockerRepositories(images: DockerImage[]): Buffer {
   const out: Record<string, Record<string, string>> = {};
   for (const i of images) {
-    const split = i.name ? splitTag(familiarName(i.name)) : undefined;
+    const split = i.name ? splitTag(i.name) : undefined;
     const top = i.layers.at(-1);
     if (!split || !top) continue;
     (out[split[0]] ??= {})[split[1]] = top.split(':')[1] as string;
