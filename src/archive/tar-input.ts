@@ -71,6 +71,8 @@ export async function* readArchive(file: string): AsyncGenerator<ArchiveMember> 
       const h = entry.header;
       current = h.name;
       const name = normaliseEntryName(h.name);
+      // "./" (tar -C dir .) names the archive's own top: nothing to read there.
+      if (name === undefined && /^[./]*$/.test(h.name)) { entry.resume(); continue; }
       if (name === undefined) throw new ArchiveError(h.name, 'member name leaves the archive or is not a path');
       const type = h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'symlink' ? 'symlink' : h.type === 'directory' ? 'directory' : 'other';
       yield { name, type, size: h.size ?? 0, ...(h.linkname ? { linkname: h.linkname } : {}), body: guarded(entry as AsyncIterable<Buffer>, h.name, () => failure) };

@@ -126,4 +126,18 @@ describe('CacheIndex', () => {
     await tick();
     expect(stores.manifest.deleted).toEqual([d(3)]);
   });
+  it('delete() removes at once, or — while a reader holds a pin — only after the last reader is done', async () => {
+    const { index, blobs } = makeIndex(1000);
+    index.add('blob', d(1), 10);
+    index.add('blob', d(2), 10);
+    expect(await index.delete('blob', d(1))).toBe('deleted');
+    expect(blobs.deleted).toEqual([d(1)]);
+    const unpin = index.pin('blob', d(2));
+    expect(await index.delete('blob', d(2))).toBe('deferred');
+    expect(index.has('blob', d(2))).toBe(false);
+    expect(blobs.deleted).toEqual([d(1)]);
+    unpin();
+    await tick();
+    expect(blobs.deleted).toEqual([d(1), d(2)]);
+  });
 });
