@@ -9,10 +9,12 @@ import { isDigest } from '../oci/names.js';
 import { MANIFEST_ACCEPT, WarmError, type FetchedManifest } from '../warm/proxy-client.js';
 import type { ImageRef } from '../warm/reference.js';
 import type { ImageSource } from '../warm/walk.js';
+import { BufferRelease } from './buffer-release.js';
 
 export class CacheSource implements ImageSource {
   // Asked as containerd asks, so the tag mapping used (or created) is the one K3s nodes use.
   private readonly accept = normaliseAccept(MANIFEST_ACCEPT);
+  private readonly release = new BufferRelease();
 
   constructor(private readonly service: CachingService, private readonly blobs: BlobStore) {}
 
@@ -27,7 +29,7 @@ export class CacheSource implements ImageSource {
     if (stored) { onBytes(stored.size); return stored.size; }
     const stream = await this.open(ref, digest);
     let n = 0;
-    for await (const chunk of stream) { n += (chunk as Buffer).length; onBytes((chunk as Buffer).length); }
+    for await (const chunk of stream) { n += (chunk as Buffer).length; this.release.add((chunk as Buffer).length); onBytes((chunk as Buffer).length); }
     return n;
   }
 

@@ -10,6 +10,7 @@ import { isDigest } from '../oci/names.js';
 import { imageReporter, type ImageOutcome, type Output } from '../warm/progress.js';
 import type { ImageRef } from '../warm/reference.js';
 import { warmImage, type PlatformFilter, type WarmResult } from '../warm/walk.js';
+import { BufferRelease } from './buffer-release.js';
 import type { CacheSource } from './cache-source.js';
 
 export type ExportFormat = 'oci' | 'docker';
@@ -41,6 +42,7 @@ export async function collectImages(source: CacheSource, refs: ImageRef[], filte
 /** Phase two: the archive, from the cache. Each manifest and blob is written once however many images share it. */
 export async function writeArchive(out: TarOutput, images: CollectedImage[], format: ExportFormat, source: CacheSource): Promise<void> {
   const written = new Set<string>();
+  const release = new BufferRelease();
   if (format === 'oci') {
     const tops: LayoutImage[] = images.map(({ ref, result }) => {
       const top = result.manifests[0] as WarmResult['manifests'][number];
@@ -62,7 +64,7 @@ export async function writeArchive(out: TarOutput, images: CollectedImage[], for
     for (const digest of blobs) {
       if (written.has(digest)) continue;
       written.add(digest);
-      await out.addStream(blobPath(digest), result.blobs.get(digest) as number, await source.open(ref, digest));
+      await out.addStream(blobPath(digest), result.blobs.get(digest) as number, await source.open(ref, digest), (n) => release.add(n));
     }
   }
 }

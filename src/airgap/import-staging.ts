@@ -12,6 +12,7 @@ import { ArchiveError } from '../archive/archive-error.js';
 import { entryRole, resolveLink, type MetadataFile } from '../archive/entry-names.js';
 import type { ArchiveMember } from '../archive/tar-input.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter } from '../cache/blob-store.js';
+import { BufferRelease } from './buffer-release.js';
 
 const METADATA_LIMIT = 16 * 1024 * 1024;
 const MAX_MEMBERS = 100_000;
@@ -40,6 +41,7 @@ export class ArchiveStaging {
   readonly metadata = new Map<MetadataFile, { entry: string; data: Buffer }>();
   private readonly links = new Map<string, string>();
   private members = 0;
+  private readonly release = new BufferRelease();
 
   constructor(private readonly store: BlobStore, private readonly spoolDir: string) {}
 
@@ -67,7 +69,7 @@ export class ArchiveStaging {
   private async stageBlob(member: ArchiveMember, digest: string): Promise<StagedBlob> {
     const writer = await this.store.createWriter(digest);
     try {
-      for await (const c of member.body) await writer.write(c);
+      for await (const c of member.body) { this.release.add(c.length); await writer.write(c); }
       await writer.verify(member.size);
       return { ok: true, digest, entry: member.name, size: writer.written, writer, committed: false };
     } catch (err) {
@@ -90,6 +92,7 @@ export class ArchiveStaging {
       if (size === 0 && c.length >= 2 && c[0] === 0x1f && c[1] === 0x8b) gunzip = this.gunzipTap();
       if (head.length < 4) head = Buffer.concat([head, c.subarray(0, 4 - head.length)]);
       size += c.length;
+      this.release.add(c.length);
       raw.update(c);
       if (gunzip && !gunzip.problem && !gunzip.stream.write(c)) await Promise.race([once(gunzip.stream, 'drain'), gunzip.done]);
       if (!out.write(c)) await once(out, 'drain');

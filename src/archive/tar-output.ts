@@ -42,13 +42,14 @@ export class TarOutput {
     await new Promise<void>((resolve, reject) => this.pack.entry({ name, size: data.length, mode: 0o644, mtime: MTIME }, data, (err) => (err ? reject(err) : resolve())));
   }
 
-  /** Streams a member of known size; the source must yield exactly `size` bytes. */
-  async addStream(name: string, size: number, source: AsyncIterable<Buffer>): Promise<void> {
+  /** Streams a member of known size; the source must yield exactly `size` bytes. `onChunk` sees each chunk written. */
+  async addStream(name: string, size: number, source: AsyncIterable<Buffer>, onChunk?: (n: number) => void): Promise<void> {
     let entryError: Error | undefined;
     const entry = this.pack.entry({ name, size, mode: 0o644, mtime: MTIME }, (err) => { if (err) entryError = err; });
     const finished = new Promise<void>((resolve, reject) => entry.once('finish', resolve).once('error', reject).once('close', () => (entryError ? reject(entryError) : resolve())));
     for await (const chunk of source) {
       if (this.failed) throw this.failed;
+      onChunk?.(chunk.length);
       if (!entry.write(chunk)) await Promise.race([once(entry, 'drain'), finished]);
     }
     entry.end(undefined);

@@ -1,7 +1,7 @@
 // `ocimirror import` of damaged archives into a running mirror: a cut-short archive imports nothing; a flipped
 // byte or a missing blob fails that image only, naming the member; nothing of a failed image is ever served.
 // Also a classic `docker save` archive (layers at <id>/layer.tar, a shared layer as a symbolic link).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, writeCacheConfig } from '../helpers/airgap.js';
