@@ -1,6 +1,7 @@
 // `ocimirror export` from a warmed mirror, read back by the real tools: ctr images import restores names and
 // digests, skopeo copy oci-archive: gives the same digests, podman load takes the docker format. The upstream is
 // stopped before the export, so every byte comes from the cache; one image the cache lacks is pulled on the way.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,9 +109,9 @@ describe('export from a warmed mirror with the upstream stopped', () => {
     expect(() => readFileSync(file)).toThrow(/ENOENT/);
   });
 
-  it('pulls what the cache lacks through the upstream first, and the running mirror then serves it from the cache', async () => {
+  it('pulls what the cache lacks through the upstream first (gzip archive), and the running mirror then serves it from the cache', async () => {
     await dist.start();
-    const file = join(work, 'late.tar');
+    const file = join(work, 'late.tar.gz');
     const r = await runCli('export', ['-c', config, '-o', file, 'team/late:2.0']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/docker\.io\/team\/late:2\.0: blob sha256:\S+ .* \(3\/3\)/);
@@ -119,5 +120,11 @@ describe('export from a warmed mirror with the upstream stopped', () => {
     await dist.stop();
     const pulled = await pullThrough(proxy.url, 'team/late', '2.0', { ns: 'docker.io' });
     expect(pulled.digest).toBe(late.manifestDigest);
+    // A Docker-typed image in an OCI layout: containerd takes it (ctr 1.6 reads plain tars; K3s's agent/images/
+    // unpacks gzip itself). skopeo 1.9 would not: it looks for OCI-typed manifests only in index.json.
+    const plain = join(work, 'late.tar');
+    execFileSync('sh', ['-c', `gunzip -c '${file}' > '${plain}'`]);
+    await containerd!.ctr(['images', 'import', plain], { namespace: 'gzip', timeoutMs: 120_000 });
+    expect(await containerd!.imageDigest('docker.io/team/late:2.0', 'gzip')).toBe(late.manifestDigest);
   });
 });
