@@ -1,8 +1,7 @@
 // The walk's ImageSource for export: manifests and blobs through the CachingService in this process — what the
 // cache holds is used as is, what it lacks is pulled through the configured upstreams and stored on the way.
 import type { Readable } from 'node:stream';
-import type { CachingService } from '../cache/service.js';
-import type { BlobStore } from '../cache/blob-store.js';
+import type { WorkingCache } from './working-cache.js';
 import { OciError } from '../oci/errors.js';
 import { normaliseAccept } from '../oci/mediatypes.js';
 import { isDigest } from '../oci/names.js';
@@ -16,16 +15,23 @@ export class CacheSource implements ImageSource {
   private readonly accept = normaliseAccept(MANIFEST_ACCEPT);
   private readonly release = new BufferRelease();
 
-  constructor(private readonly service: CachingService, private readonly blobs: BlobStore) {}
+  constructor(private readonly cache: WorkingCache) {}
+
+  /** The request target as the server's route makes it: registry, repository and the registry's mirror entry. */
+  private target(ref: ImageRef) {
+    const mirror = this.cache.mirror(ref.registry);
+    if (!mirror) throw new WarmError(`registry ${ref.registry} is not in mirrors: of the configuration`);
+    return { registry: ref.registry, repo: ref.repo, mirror };
+  }
 
   async manifest(ref: ImageRef, reference = ref.reference): Promise<FetchedManifest> {
-    const r = await this.ask(`manifest ${reference}`, () => this.service.manifest({ registry: ref.registry, repo: ref.repo, ref: reference, method: 'GET', accept: this.accept }));
+    const r = await this.ask(`manifest ${reference}`, () => this.cache.service.manifest({ ...this.target(ref), ref: reference, method: 'GET', accept: this.accept }));
     if (!r.body || (isDigest(reference) && r.digest !== reference)) throw new WarmError(`manifest ${reference}: the cache answered ${r.digest} without a body`);
     return { digest: r.digest, mediaType: r.mediaType, body: r.body };
   }
 
   async blob(ref: ImageRef, digest: string, onBytes: (n: number) => void): Promise<number> {
-    const stored = await this.blobs.stat(digest);
+    const stored = await this.cache.stores.blobs.stat(digest);
     if (stored) { onBytes(stored.size); return stored.size; }
     const stream = await this.open(ref, digest);
     let n = 0;
@@ -35,7 +41,7 @@ export class CacheSource implements ImageSource {
 
   /** A blob's bytes: from the store, or from a fill that verifies and stores them as they arrive. */
   async open(ref: ImageRef, digest: string): Promise<Readable> {
-    const r = await this.ask(`blob ${digest}`, () => this.service.blob({ registry: ref.registry, repo: ref.repo, digest, method: 'GET' }));
+    const r = await this.ask(`blob ${digest}`, () => this.cache.service.blob({ ...this.target(ref), digest, method: 'GET' }));
     if (!r.stream) throw new WarmError(`blob ${digest}: the cache answered without a body`);
     return r.stream;
   }

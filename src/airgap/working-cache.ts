@@ -7,27 +7,32 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { openCacheStores } from '../cache/open-stores.js';
 import { CachingService, type CacheStores } from '../cache/service.js';
+import { UpstreamBlobSource } from '../upstream/blob-source.js';
+import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import { ProxyService } from '../upstream/service.js';
 import { Upstreams } from '../upstream/upstreams.js';
 
 export interface WorkingCache {
   stores: CacheStores;
   service: CachingService;
+  /** The mirror entry for a registry, as the server resolves it; undefined when the configuration has none. */
+  mirror(registry: string): MirrorUpstream | undefined;
   close(): Promise<void>;
 }
 
 export async function openWorkingCache(config: Config, logger: Logger): Promise<WorkingCache> {
-  const stores = await openCacheStores(config, logger);
+  const opened = await openCacheStores(config, logger);
   const upstreams = new Upstreams(config, logger, `1.1 ocimirror-cli-${randomBytes(6).toString('hex')}`);
-  const proxy = new ProxyService(upstreams, config.upstream.failureStatus);
   const unbounded: Config = { ...config, cache: { ...config.cache, maxSize: Number.MAX_SAFE_INTEGER } };
-  const service = new CachingService(stores, proxy, unbounded, logger);
+  const service = new CachingService(opened.stores, new ProxyService(config.upstream.failureStatus), new UpstreamBlobSource(config.upstream.failureStatus), unbounded, logger);
   return {
-    stores,
+    stores: opened.stores,
     service,
+    mirror: (registry) => upstreams.resolve(registry),
     async close() {
       await service.close();
       await upstreams.close();
+      opened.close();
     },
   };
 }

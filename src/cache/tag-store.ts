@@ -9,7 +9,11 @@ export interface TagMapping {
   size: number;
   /** When upstream last confirmed this mapping (ms since epoch). */
   checkedAt: number;
-  /** Brought in by `ocimirror import`: served while every upstream fails, however old (no staleIfError bound). */
+  /**
+   * Brought in by `ocimirror import`, never confirmed upstream: served whenever no upstream answers for the tag
+   * (every endpoint fails, or none knows it), however old — neither staleIfError nor staleIfNotFound bounds it —
+   * until an upstream answer replaces it.
+   */
   imported?: true;
 }
 

@@ -3,7 +3,6 @@
 // else on the stores directly.
 import { CacheAdmin, storeRemover, type CachedImage, type ImageTarget, type RemovalReport } from '../cache/cache-admin.js';
 import { openCacheStores } from '../cache/open-stores.js';
-import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import { formatBytes, type Output } from '../warm/progress.js';
 import { AdminClient } from './admin-client.js';
@@ -45,7 +44,8 @@ export async function cacheCommand(argv: string[], io: CacheIo = { stdout: proce
   const config = loadCacheConfig(values.config);
 
   const server = await AdminClient.connect(config.cache.dir);
-  const local = server ? undefined : await localAdmin(config);
+  const opened = server ? undefined : await openCacheStores(config, cliLogger(config));
+  const local = opened ? new CacheAdmin(opened.stores, storeRemover(opened.stores), { tagTtlMs: config.cache.tagTtlMs, now: Date.now }) : undefined;
   try {
     if (action === 'list') {
       const images = server ? await server.call<CachedImage[]>('GET', '/cache/images') : await (local as CacheAdmin).list();
@@ -60,12 +60,8 @@ export async function cacheCommand(argv: string[], io: CacheIo = { stdout: proce
     return report.notFound.length ? 1 : 0;
   } finally {
     await server?.close();
+    opened?.close();
   }
-}
-
-async function localAdmin(config: Config): Promise<CacheAdmin> {
-  const stores = await openCacheStores(config, cliLogger(config));
-  return new CacheAdmin(stores, storeRemover(stores), { tagTtlMs: config.cache.tagTtlMs, now: Date.now });
 }
 
 function age(text: string | undefined): number {

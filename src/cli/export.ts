@@ -59,7 +59,7 @@ export async function exportCommand(argv: string[], io: ExportIo = { stdout: pro
   const cache = await openWorkingCache(config, cliLogger(config));
   const started = Date.now();
   try {
-    const source = new CacheSource(cache.service, cache.stores.blobs);
+    const source = new CacheSource(cache);
     io.stderr.write(`exporting ${refs.length} image(s) from ${config.cache.dir} (${filter.all ? 'all platforms' : filter.platforms.map(formatPlatform).join(', ')})\n`);
     const { outcomes, images } = await collectImages(source, refs, filter, format, io.stderr);
     report.write(summary(outcomes, Date.now() - started).replace(/^warmed/, 'collected'));

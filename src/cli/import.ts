@@ -34,20 +34,24 @@ export async function importCommand(argv: string[], io: ImportIo = { stdout: pro
   if (values.help) { io.stdout.write(`${USAGE}\n`); return 0; }
   if (positionals.length === 0) throw new UsageError(`expected at least one TARBALL\n\n${USAGE}`);
   const config = loadCacheConfig(values.config);
-  const stores = await openCacheStores(config, cliLogger(config));
+  const { stores, close } = await openCacheStores(config, cliLogger(config));
   let ok = true;
-  for (const file of positionals) {
-    let report: ArchiveReport;
-    try {
-      report = await importArchive(file, stores, { spoolDir: join(config.cache.dir, 'tmp') });
-    } catch (e) {
-      if (!(e instanceof ArchiveError) && (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      io.stderr.write(`${file}: FAILED, nothing imported: ${(e as Error).message}\n`);
-      ok = false;
-      continue;
+  try {
+    for (const file of positionals) {
+      let report: ArchiveReport;
+      try {
+        report = await importArchive(file, stores, { spoolDir: join(config.cache.dir, 'tmp') });
+      } catch (e) {
+        if (!(e instanceof ArchiveError) && (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        io.stderr.write(`${file}: FAILED, nothing imported: ${(e as Error).message}\n`);
+        ok = false;
+        continue;
+      }
+      printReport(report, config, io);
+      if (report.failed.length) ok = false;
     }
-    printReport(report, config, io);
-    if (report.failed.length) ok = false;
+  } finally {
+    close();
   }
   return ok ? 0 : 1;
 }

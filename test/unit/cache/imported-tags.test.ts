@@ -1,6 +1,7 @@
-// Imported tag mappings in the manifest cache: served whenever no upstream answers (down, or not knowing the tag),
-// however long ago they were imported — no stale-if-error window applies — without a Warning; replaced by the
-// first answer an upstream gives. A mapping upstream confirmed once is served stale, with a Warning, as before.
+// Imported tag mappings in the manifest cache: hits for every client kind within tagTtl; then served whenever no
+// upstream answers (down, or not knowing the tag), however long ago they were imported — neither staleIfError nor
+// staleIfNotFound bounds them — and replaced by the first answer an upstream gives. A mapping upstream confirmed
+// once is held to those windows.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,9 @@ import { OciError } from '../../../src/oci/errors.js';
 import { MANIFEST_TYPES, normaliseAccept } from '../../../src/oci/mediatypes.js';
 import type { ManifestRequest, ManifestResult } from '../../../src/oci/service.js';
 import type { ProxyService } from '../../../src/upstream/service.js';
+import type { MirrorUpstream } from '../../../src/upstream/fallthrough.js';
+import { parseConfig } from '../../../src/config/load.js';
+import { policiesOf } from '../../../src/config/policies.js';
 
 const YEAR = 365 * 86_400_000;
 const log = pino({ level: 'silent' });
@@ -33,7 +37,8 @@ class Upstream {
   async manifest(req: ManifestRequest): Promise<ManifestResult> {
     this.calls++;
     if (this.mode === 'down') throw new OciError('UNAVAILABLE', { registry: req.registry }, { status: 503 });
-    if (this.mode === 'not-found') throw new OciError('MANIFEST_UNKNOWN');
+    // As ProxyService reports it: every endpoint answered 404.
+    if (this.mode === 'not-found') throw new OciError('MANIFEST_UNKNOWN', undefined, { cause: { allNotFound: true } });
     return { digest: digestOf(newer), mediaType: MANIFEST_TYPES.ociManifest, size: newer.length, ...(req.method === 'GET' ? { body: newer } : {}), endpoint: 'up' };
   }
 }
@@ -56,11 +61,14 @@ beforeEach(async () => {
   now = Date.now();
   upstream = new Upstream();
   stats = new CacheStats();
-  cache = new ManifestCache({ manifests, tags, index, upstream: upstream as unknown as ProxyService, stats, log, tagTtlMs: 60_000, now: () => now });
+  // Defaults: tagTtl 60s, staleIfError 7d, staleIfNotFound 0 (never).
+  const policies = policiesOf(parseConfig('t.yaml', 'mirrors: {docker.io: {endpoint: ["http://127.0.0.1:1"]}}'));
+  cache = new ManifestCache({ manifests, tags, index, upstream: upstream as unknown as ProxyService, stats, log, policies, now: () => now });
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const ask = (accept: string, method: 'GET' | 'HEAD' = 'GET') => cache.manifest({ registry: ref.registry, repo: ref.repo, ref: ref.tag, method, accept: normaliseAccept(accept) });
+const mirror = { rateLimitHold: () => false } as unknown as MirrorUpstream;
+const ask = (accept: string, method: 'GET' | 'HEAD' = 'GET') => cache.manifest({ registry: ref.registry, repo: ref.repo, mirror, ref: ref.tag, method, accept: normaliseAccept(accept) });
 
 describe('imported tag mappings', () => {
   it('are hits for every client kind within cache.tagTtl, without asking upstream', async () => {
@@ -69,18 +77,17 @@ describe('imported tag mappings', () => {
     expect(upstream.calls).toBe(0);
   });
 
-  it('are served a year later with every upstream down or not knowing the tag, without a Warning, to any client', async () => {
+  it('are served a year later with every upstream down or not knowing the tag, to any client', async () => {
     await setImportedTag(tags, ref, { digest, mediaType: MANIFEST_TYPES.ociManifest, size: body.length }, now);
     now += YEAR;
     for (const mode of ['down', 'not-found'] as const) {
       upstream.mode = mode;
       const r = await ask('application/vnd.oci.image.manifest.v1+json');
-      expect(r).toMatchObject({ digest, cache: 'hit' });
-      expect(r.warning).toBeUndefined();
+      expect(r).toMatchObject({ digest, body });
+      expect(r.warning).toMatch(/^110 ocimirror "Response is Stale/);
       expect((await ask('', 'HEAD')).digest).toBe(digest);
     }
     expect(upstream.calls).toBeGreaterThan(0);
-    expect(stats.staleServed).toBe(0);
   });
 
   it('give way to the first answer an upstream gives', async () => {
@@ -93,12 +100,12 @@ describe('imported tag mappings', () => {
     expect(any?.imported).toBeUndefined();
   });
 
-  it('a mapping upstream confirmed is served stale with a Warning when upstream is down, and not when it says not found', async () => {
+  it('a mapping upstream confirmed a year ago is past staleIfError (7d) and staleIfNotFound (never): refused', async () => {
     await tags.set({ ...ref, accept: CLIENT_ACCEPTS[0]! }, { digest, mediaType: MANIFEST_TYPES.ociManifest, size: body.length, checkedAt: now });
+    now += 6 * 86_400_000;
+    expect(await ask(CLIENT_ACCEPTS[0]!)).toMatchObject({ digest, cache: 'stale' });
     now += YEAR;
-    const r = await ask(CLIENT_ACCEPTS[0]!);
-    expect(r).toMatchObject({ digest, cache: 'stale' });
-    expect(r.warning).toMatch(/^110 /);
+    await expect(ask(CLIENT_ACCEPTS[0]!)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     upstream.mode = 'not-found';
     await expect(ask(CLIENT_ACCEPTS[0]!)).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
   });
