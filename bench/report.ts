@@ -1,49 +1,29 @@
-// Plain-text table for the benchmark: one row per measurement, each figure beside its goal.
-export const MB = 1_000_000;
-
-export interface Row {
+// Plain-text output of the benchmark: one table, the compared servers side by side, each case beside its goal.
+export interface TableRow {
   name: string;
-  wallMs?: number;
-  /** Bytes delivered to clients during wallMs (all clients together). */
-  bytes?: number;
-  upstreamGets?: number | string;
-  /** Peak resident memory of the mirror process (VmHWM), bytes. */
-  peakRss?: number;
-  /** CPU seconds (user + system) the mirror process used during the measurement. */
-  cpuSeconds?: number;
-  /** CPU seconds of the benchmark process itself: its clients receiving and hashing. */
-  clientCpuSeconds?: number;
-  goal?: string;
-  result?: Verdict | string;
+  ocimirror: string;
+  distribution: string;
+  node: string;
+  goal: string;
+  ratio: string;
+  result: string;
 }
 
-export type Verdict = 'PASS' | 'MISS';
-export const verdict = (ok: boolean): Verdict => (ok ? 'PASS' : 'MISS');
+const HEADER: TableRow = {
+  name: 'case', ocimirror: 'ocimirror', distribution: 'Distribution proxy', node: 'plain Node', goal: 'goal', ratio: 'measured', result: 'result',
+};
+const COLUMNS = Object.keys(HEADER) as (keyof TableRow)[];
+const NUMERIC = new Set<keyof TableRow>(['ocimirror', 'distribution', 'node']);
 
-export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-export const mbPerSecond = (bytes: number, ms: number) => bytes / MB / (ms / 1000);
-export const megabytes = (bytes: number) => `${(bytes / MB).toFixed(0)} MB`;
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+export function table(rows: TableRow[]): string {
+  const widths = COLUMNS.map((c) => Math.max(...[HEADER, ...rows].map((r) => r[c].length)));
+  const line = (r: TableRow) => COLUMNS.map((c, i) => (NUMERIC.has(c) ? r[c].padStart(widths[i]!) : r[c].padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-export function table(rows: Row[]): string {
-  const header = ['measurement', 'wall', 'MB/s', 'upstream blob GETs', 'mirror CPU', 'client CPU', 'mirror peak RSS', 'goal', 'result'];
-  const cells = rows.map((r) => [
-    r.name,
-    r.wallMs === undefined ? '-' : seconds(r.wallMs),
-    r.wallMs === undefined || r.bytes === undefined ? '-' : mbPerSecond(r.bytes, r.wallMs).toFixed(0),
-    r.upstreamGets === undefined ? '-' : String(r.upstreamGets),
-    r.cpuSeconds === undefined ? '-' : `${r.cpuSeconds.toFixed(2)} s`,
-    r.clientCpuSeconds === undefined ? '-' : `${r.clientCpuSeconds.toFixed(2)} s`,
-    r.peakRss === undefined ? '-' : megabytes(r.peakRss),
-    r.goal ?? '',
-    r.result ?? '',
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((v, i) => (i === 1 || i === 2 || i === 4 || i === 5 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
-}
+export const verdict = (...met: boolean[]) => met.map((m) => (m ? 'met' : 'MISSED')).join(', ');
+export const times = (x: number) => `${Number.isFinite(x) ? x.toFixed(2) : '-'}x`;
+export const fixed = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');
+export const mbps = (x: number) => (Number.isFinite(x) ? `${fixed(x)} MB/s` : '-');
+export const secs = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : '-');
+export const megabytes = (bytes: number) => (Number.isFinite(bytes) ? `${(bytes / 1e6).toFixed(0)} MB` : '-');

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite runs for real: CNCF Distribution (the upstream), skopeo,
 # containerd (ctr + CRI), podman, htpasswd, openssl, docker-compose (only to validate the compose file), Ceph
-# (mon, OSD, radosgw: the S3 store's real S3), redis-server (cluster coordination) and zstd (makes the .tar.zst
-# archives the import tests read).
+# (mon, OSD, radosgw: the S3 store's real S3), redis-server (cluster coordination), zstd (makes the .tar.zst archives the import
+# tests read), ab and curl (npm run bench).
 # Debian 12 / Ubuntu; needs root (uses sudo when not root). Safe to run again.
 set -euo pipefail
 PKGS=(docker-registry skopeo containerd podman apache2-utils openssl docker-compose ca-certificates ceph-mon ceph-osd radosgw redis-server curl procps zstd)
@@ -20,5 +20,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian's postinst may start a registry, containerd or redis under systemd; the tests start their own on loopback
 # (scripts/services/).
-for bin in docker-registry skopeo containerd ctr podman htpasswd openssl ceph-mon ceph-osd radosgw radosgw-admin ceph-authtool monmaptool ceph curl ps redis-server redis-cli zstd; do command -v "$bin" >/dev/null || { echo "setup-test-host: $bin missing after install" >&2; exit 1; }; done
+for bin in docker-registry skopeo containerd ctr podman htpasswd ab openssl ceph-mon ceph-osd radosgw radosgw-admin ceph-authtool monmaptool ceph curl ps redis-server redis-cli zstd; do command -v "$bin" >/dev/null || { echo "setup-test-host: $bin missing after install" >&2; exit 1; }; done
 echo "setup-test-host: ok"
