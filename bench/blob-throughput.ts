@@ -79,7 +79,6 @@ async function main(): Promise<void> {
   const work = makeTmpDir('ocimirror-bench-');
   const loadAtStart = loadAverage();
   let upstream: Distribution | undefined;
-  let refs: References | undefined;
   try {
     say(`building a ${opts.sizeMiB} MiB random layer (uncompressed tar of AES-CTR keystream)`);
     const image = await buildLargeLayerImage({ format: 'oci', sizeBytes: opts.sizeMiB * MiB, compression: 'none', dir: work, label: 'bench' });
@@ -87,15 +86,15 @@ async function main(): Promise<void> {
     upstream = await startDistribution();
     say(`pushing ${layer.digest} (${layer.size} bytes) to Distribution at ${upstream.url}`);
     await pushImage(upstream.url, REPO, TAG, image);
-    refs = await startReferences(upstream.url, layer.file!);
     const path = `/v2/${REPO}/blobs/${layer.digest}`;
     const ctx: RunContext = {
-      upstream, refs, repo: REPO, layer, small: image.config, tag: TAG, manifestDigest: image.manifestDigest, manifestType: image.mediaType,
+      upstream, layerFile: layer.file!, repo: REPO, layer, small: image.config, tag: TAG, manifestDigest: image.manifestDigest, manifestType: image.mediaType,
       nodeArgs: opts.nodeArgs, clients: opts.clients, warmGets: opts.warmGets, abSeconds: opts.abSeconds, say,
     };
 
     say('client ceiling: undici (counting) and curl (-o /dev/null) against Distribution direct and the Node static server');
-    const calibration = await calibrate(upstream, refs, path, layer.size, opts.quick ? 2 : 3);
+    const refs = await startReferences(upstream.url, layer.file!);
+    const calibration = await calibrate(upstream, refs, path, layer.size, opts.quick ? 2 : 3).finally(() => refs.stop());
     const kind = opts.client === 'auto' ? calibration.best : opts.client;
     const timed = { kind: 'timed' as const, get: clients[kind] };
 
@@ -138,7 +137,6 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(`${[...header, '', ...summary(results, opts, extras)].join('\n')}\n`);
   } finally {
-    await refs?.stop();
     await upstream?.close();
     await removeTmpDir(work);
     await closeClients();

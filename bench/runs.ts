@@ -5,13 +5,14 @@ import type { Distribution } from '../test/helpers/distribution.js';
 import { ab } from './ab.js';
 import { fanOut, verifiedGet, type Get } from './clients.js';
 import { Results, upstreamBlobGets, type ServerKey } from './results.js';
-import { startDistributionProxy, startOcimirror, type References, type Server } from './servers.js';
+import { startDistributionProxy, startOcimirror, startReferences, type Server } from './servers.js';
 
 export interface Blob { digest: string; size: number }
 
 export interface RunContext {
   upstream: Distribution;
-  refs: References;
+  /** The layer as a file, for the Node static server. */
+  layerFile: string;
   repo: string;
   layer: Blob;
   /** The image config: a blob of a few hundred bytes for the small-request case. */
@@ -64,17 +65,25 @@ async function transferOnce(ctx: RunContext, results: Results, kase: string, key
   results.add(kase, key, 'gets', gets);
 }
 
-/** Cold and warm single-client GETs, then the small requests, on one fresh ocimirror and Distribution proxy. */
+/**
+ * Cold and warm single-client GETs, then the small requests, on a fresh ocimirror, Distribution proxy and Node
+ * reference (fresh too: a JIT warmed up by earlier runs would flatter it).
+ */
 export async function singleClientRun(ctx: RunContext, results: Results, run: number, transfer: Transfer): Promise<void> {
-  await withServers([() => startMirror(ctx), () => startPeer(ctx)], async ([mirror, peer]) => {
-    const cold = rotate<[ServerKey, Server]>([['ocimirror', mirror!], ['distribution', peer!], ['node', ctx.refs.forward]], run);
-    for (const [key, server] of cold) await transferOnce(ctx, results, 'cold', key, server, transfer);
-    const warm = rotate<[ServerKey, Server]>([['ocimirror', mirror!], ['distribution', peer!], ['node', ctx.refs.static]], run);
-    for (let i = 0; i < (transfer.kind === 'verify' ? 1 : ctx.warmGets); i++) {
-      for (const [key, server] of warm) await transferOnce(ctx, results, 'warm', key, server, transfer);
-    }
-    await smallRequests(ctx, results, run, transfer, mirror!, peer!);
-  });
+  const refs = await startReferences(ctx.upstream.url, ctx.layerFile);
+  try {
+    await withServers([() => startMirror(ctx), () => startPeer(ctx)], async ([mirror, peer]) => {
+      const cold = rotate<[ServerKey, Server]>([['ocimirror', mirror!], ['distribution', peer!], ['node', refs.forward]], run);
+      for (const [key, server] of cold) await transferOnce(ctx, results, 'cold', key, server, transfer);
+      const warm = rotate<[ServerKey, Server]>([['ocimirror', mirror!], ['distribution', peer!], ['node', refs.static]], run);
+      for (let i = 0; i < (transfer.kind === 'verify' ? 1 : ctx.warmGets); i++) {
+        for (const [key, server] of warm) await transferOnce(ctx, results, 'warm', key, server, transfer);
+      }
+      await smallRequests(ctx, results, run, transfer, mirror!, peer!);
+    });
+  } finally {
+    await refs.stop();
+  }
 }
 
 async function smallRequests(ctx: RunContext, results: Results, run: number, transfer: Transfer, mirror: Server, peer: Server): Promise<void> {

@@ -38,6 +38,7 @@ export interface OcimirrorOptions {
   registry: string; endpoint: string; nodeArgs: string[];
   /** A cache dir to use and keep (profiling warm GETs on a cache an earlier process filled); else a fresh one. */
   cacheDir?: string;
+  bin?: string;
 }
 
 /** `node bin/ocimirror.js serve` with an empty cache dir, the upstream as its only endpoint and a long tag TTL. */
@@ -53,7 +54,9 @@ export async function startOcimirror(opts: OcimirrorOptions): Promise<Server> {
     log: { level: process.env.OCIMIRROR_BENCH_LOG_LEVEL ?? 'warn' },
     mirrors: { [opts.registry]: { endpoint: [opts.endpoint] } },
   }));
-  const child = new BenchChild('ocimirror', process.execPath, [...opts.nodeArgs, path.join(REPO_ROOT, 'bin', 'ocimirror.js'), 'serve', '--config', configFile], {
+  // OCIMIRROR_BENCH_BIN: another build's bin/ocimirror.js (a branch's worktree), to measure it on the same machine.
+  const bin = opts.bin ?? process.env.OCIMIRROR_BENCH_BIN ?? path.join(REPO_ROOT, 'bin', 'ocimirror.js');
+  const child = new BenchChild('ocimirror', process.execPath, [...opts.nodeArgs, bin, 'serve', '--config', configFile], {
     cwd: workDir, env: { ...process.env, NODE_OPTIONS: '' },
   });
   // The metrics gauge is the public signal that a fill has been verified, fsynced and renamed into the cache (a
