@@ -52,7 +52,9 @@ export const clients: Record<ClientKind, Get> = { undici: undiciGet, curl: curlG
 
 /** The untimed check: GETs `url` and hashes the body; throws on a non-200, a wrong length or a wrong digest. */
 export async function verifiedGet(url: string, digest: string, size: number): Promise<void> {
-  const res = await request(url, { dispatcher: agent, headers: { 'accept-encoding': 'identity' } });
+  const res = await request(url, { dispatcher: agent, headers: { 'accept-encoding': 'identity' } }).catch((err: Error) => {
+    throw new Error(`GET ${url}: ${err.message}`, { cause: err });
+  });
   if (res.statusCode !== 200) throw new Error(`GET ${url}: expected 200, got ${res.statusCode} ${(await res.body.text()).slice(0, 300)}`);
   const hash = createHash('sha256');
   let bytes = 0;

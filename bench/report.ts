@@ -21,6 +21,14 @@ export function table(rows: TableRow[]): string {
   return [line(HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export const mbPerSecond = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 export const verdict = (...met: boolean[]) => met.map((m) => (m ? 'met' : 'MISSED')).join(', ');
 export const times = (x: number) => `${Number.isFinite(x) ? x.toFixed(2) : '-'}x`;
 export const fixed = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');

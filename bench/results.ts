@@ -1,15 +1,10 @@
 // The figures a benchmark run collects, keyed by case and server, and the medians the table shows.
 import type { Distribution } from '../test/helpers/distribution.js';
+import { median } from './report.js';
 
 export type ServerKey = 'ocimirror' | 'distribution' | 'node';
 export type Figure = 'ms' | 'cpu' | 'gets' | 'rps' | 'bytes';
 
-export function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 export class Results {
   private readonly data = new Map<string, number[]>();
