@@ -10,9 +10,9 @@ import { readConfigs, readMirrors, isRegistryName } from './registries.js';
 import { parseDuration, parseSize } from './units.js';
 
 const TOP_KEYS = ['server', 'cache', 'upstream', 'defaultRegistry', 'log', 'registries', 'mirrors', 'configs', 'cluster', 'policies', 'allowRepositories'];
-const SERVER_KEYS = ['listen', 'url', 'tls', 'auth'];
+const SERVER_KEYS = ['listen', 'url', 'tls', 'auth', 'headersTimeout', 'keepAliveTimeout', 'idleTimeout', 'maxConnections'];
 const CACHE_KEYS = ['dir', 'maxSize', 'maxEntries', 'tagTtl', 'fillTimeout', 'store', 'immutableTags', 'staleIfError', 'staleIfNotFound', 'negativeTtl'];
-const UPSTREAM_KEYS = ['connectTimeout', 'responseTimeout', 'readTimeout', 'failureStatus', 'appendDefaultEndpoint', 'health', 'rateLimitThreshold'];
+const UPSTREAM_KEYS = ['connectTimeout', 'responseTimeout', 'readTimeout', 'failureStatus', 'appendDefaultEndpoint', 'allowPrivateNetworks', 'health', 'rateLimitThreshold'];
 const HEALTH_KEYS = ['failureThreshold', 'cooldown', 'maxCooldown', 'probeInterval'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -102,6 +102,14 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
   }
   const appendNode = v(up, 'appendDefaultEndpoint');
   const appendDefaultEndpoint = appendNode == null ? false : (w.bool(appendNode, 'upstream.appendDefaultEndpoint') ?? false);
+  const privateNode = v(up, 'allowPrivateNetworks');
+  const allowPrivateNetworks = privateNode == null ? false : (w.bool(privateNode, 'upstream.allowPrivateNetworks') ?? false);
+  const limits = {
+    headersTimeoutMs: duration(v(server, 'headersTimeout'), 'server.headersTimeout', DEFAULTS.headersTimeout),
+    keepAliveTimeoutMs: duration(v(server, 'keepAliveTimeout'), 'server.keepAliveTimeout', DEFAULTS.keepAliveTimeout),
+    idleTimeoutMs: duration(v(server, 'idleTimeout'), 'server.idleTimeout', DEFAULTS.idleTimeout),
+    maxConnections: v(server, 'maxConnections') == null ? DEFAULTS.maxConnections : (w.int(v(server, 'maxConnections'), 'server.maxConnections', 1, 1_000_000) ?? 0),
+  };
   const thresholdNode = v(health, 'failureThreshold');
   const failureThreshold = thresholdNode == null ? DEFAULTS.failureThreshold : (w.int(thresholdNode, 'upstream.health.failureThreshold', 1, 1000) ?? 1);
 
@@ -111,8 +119,8 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
   const level = str(v(log, 'level'), 'log.level', DEFAULTS.logLevel);
   if (!(LOG_LEVELS as readonly string[]).includes(level)) w.fail(v(log, 'level'), 'log.level', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
 
-  let mirrors: Record<string, MirrorEntry> = {};
-  let configs: Record<string, RegistryConfigEntry> = {};
+  let mirrors: Record<string, MirrorEntry> = Object.create(null) as Record<string, MirrorEntry>;
+  let configs: Record<string, RegistryConfigEntry> = Object.create(null) as Record<string, RegistryConfigEntry>;
   let registries: string | undefined;
   const regNode = v(top, 'registries');
   if (regNode != null) {
@@ -124,8 +132,8 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
       mirrors = loaded.mirrors; configs = loaded.configs;
     }
   } else {
-    mirrors = readMirrors(w, v(top, 'mirrors'), 'mirrors') ?? {};
-    configs = readConfigs(w, v(top, 'configs'), 'configs') ?? {};
+    mirrors = readMirrors(w, v(top, 'mirrors'), 'mirrors') ?? mirrors;
+    configs = readConfigs(w, v(top, 'configs'), 'configs') ?? configs;
     if (overrides.checkFiles !== false) checkTlsFiles(w, v(top, 'configs'), configs, base);
   }
 
@@ -138,7 +146,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
   };
   const config: Config = {
     source: file,
-    server: { listen: listen as ListenAddress, url: url.replace(/\/$/, ''), ...(serverTls ? { tls: serverTls } : {}), ...(serverAuth ? { auth: serverAuth } : {}) },
+    server: { listen: listen as ListenAddress, url: url.replace(/\/$/, ''), ...(serverTls ? { tls: serverTls } : {}), ...(serverAuth ? { auth: serverAuth } : {}), limits },
     cache: {
       dir: resolve(base, str(v(cache, 'dir'), 'cache.dir', DEFAULTS.cacheDir)),
       maxSize: size(v(cache, 'maxSize'), 'cache.maxSize', DEFAULTS.maxSize),
@@ -154,6 +162,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
       readTimeoutMs: duration(v(up, 'readTimeout'), 'upstream.readTimeout', DEFAULTS.readTimeout),
       failureStatus,
       appendDefaultEndpoint,
+      allowPrivateNetworks,
       health: {
         failureThreshold,
         cooldownMs: duration(v(health, 'cooldown'), 'upstream.health.cooldown', DEFAULTS.cooldown),
@@ -184,8 +193,8 @@ export function loadRegistriesFile(file: string, opts: { checkFiles?: boolean } 
   const { root, w } = parseYaml(file, text);
   if (w.problems.length) throw new ConfigError(w.problems);
   const top = w.fields(root, '', ['mirrors', 'configs']) ?? new Map();
-  const mirrors = readMirrors(w, top.get('mirrors')?.value, 'mirrors') ?? {};
-  const configs = readConfigs(w, top.get('configs')?.value, 'configs') ?? {};
+  const mirrors = readMirrors(w, top.get('mirrors')?.value, 'mirrors') ?? (Object.create(null) as Record<string, MirrorEntry>);
+  const configs = readConfigs(w, top.get('configs')?.value, 'configs') ?? (Object.create(null) as Record<string, RegistryConfigEntry>);
   if (opts.checkFiles !== false) checkTlsFiles(w, top.get('configs')?.value, configs, process.cwd());
   if (w.problems.length) throw new ConfigError(w.problems);
   return { mirrors, configs };

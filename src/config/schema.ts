@@ -68,6 +68,18 @@ export interface ClusterConfig {
   readonly advertiseUrl: string;
 }
 
+/** Server-side connection limits (security: no client can hold connections or sockets open for free). */
+export interface ServerLimits {
+  /** A request's headers must have arrived within this long (slow-header clients are dropped). */
+  readonly headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  readonly keepAliveTimeoutMs: number;
+  /** A connection with no traffic either way for this long (a client that stopped reading) is closed. */
+  readonly idleTimeoutMs: number;
+  /** Connections beyond this many are refused at accept. */
+  readonly maxConnections: number;
+}
+
 export interface Config {
   /** Path of the file this was loaded from (for messages). */
   readonly source: string;
@@ -77,6 +89,7 @@ export interface Config {
     readonly tls?: { readonly cert_file: string; readonly key_file: string };
     /** Clients must authenticate (Basic) against these htpasswd (bcrypt) users. */
     readonly auth?: { readonly htpasswd: string; readonly realm: string };
+    readonly limits: ServerLimits;
   };
   readonly cache: {
     readonly dir: string;
@@ -99,6 +112,8 @@ export interface Config {
     readonly readTimeoutMs: number;
     readonly failureStatus: 503 | 504 | 404;
     readonly appendDefaultEndpoint: boolean;
+    /** Under "*", let clients name registries on private addresses (loopback, RFC 1918, ...); redirects too. */
+    readonly allowPrivateNetworks: boolean;
     readonly health: HealthConfig;
     /** Below this many remaining requests (or percent of the limit) cached tags are not revalidated. */
     readonly rateLimitThreshold: RateLimitThreshold;
@@ -161,5 +176,9 @@ export const DEFAULTS = {
   maxCooldown: '5m',
   probeInterval: '5s',
   defaultRegistry: 'docker.io',
+  headersTimeout: '30s',
+  keepAliveTimeout: '30s',
+  idleTimeout: '60s',
+  maxConnections: 4096,
   logLevel: 'info',
 } as const;

@@ -98,11 +98,14 @@ export class Walker {
     return out;
   }
 
-  /** A mapping whose keys are free (registry names, endpoint hosts), each value checked by `each`. */
+  /**
+   * A mapping whose keys are free (registry names, endpoint hosts), each value checked by `each`. The result has no
+   * prototype: a key like "__proto__" or "constructor" is an entry like any other, and no inherited name is one.
+   */
   record<T>(node: Node | null | undefined, path: string, each: (value: Node | null, key: string, keyNode: Node) => T | undefined): Record<string, T> | undefined {
     const pairs = this.fields(node, path, []);
     if (!pairs) return undefined;
-    const out: Record<string, T> = {};
+    const out = Object.create(null) as Record<string, T>;
     for (const [key, pair] of pairs) {
       const v = each(pair.value, key, pair.key);
       if (v !== undefined) out[key] = v;
