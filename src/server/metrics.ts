@@ -21,6 +21,8 @@ export interface MetricsSources {
   rateLimits?(): { endpoint: string; limit?: number; remaining?: number }[];
   /** Label value for a routed registry; collapse anything not configured (a "*" mirror) to keep cardinality bounded. */
   registryLabel?(registry: string): string;
+  /** Label value for an endpoint: the ones "*" opened for a client collapse to "*" too. */
+  endpointLabel?(endpoint: string): string;
 }
 
 export interface ProxyMetrics {
@@ -95,10 +97,11 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
     counted.add(attempts);
     for (const a of attempts) {
       if (a.skipped) continue;
-      upstreamRequests.inc({ endpoint: a.endpoint, status: a.error !== undefined ? 'error' : String(a.status) });
-      upstreamSeconds.observe({ endpoint: a.endpoint }, a.ms / 1000);
+      const endpoint = src.endpointLabel?.(a.endpoint) ?? a.endpoint;
+      upstreamRequests.inc({ endpoint, status: a.error !== undefined ? 'error' : String(a.status) });
+      upstreamSeconds.observe({ endpoint }, a.ms / 1000);
       const reason = failureReason(a);
-      if (reason) upstreamFailures.inc({ endpoint: a.endpoint, reason });
+      if (reason) upstreamFailures.inc({ endpoint, reason });
     }
   };
 

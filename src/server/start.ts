@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { policiesOf } from '../config/policies.js';
 import type { Config } from '../config/schema.js';
+import type { NetworkHooks } from '../upstream/connector.js';
 import { Upstreams } from '../upstream/upstreams.js';
 import { ProxyService } from '../upstream/service.js';
 import { UpstreamBlobSource } from '../upstream/blob-source.js';
@@ -31,13 +32,15 @@ export interface StartOptions {
   logger?: Logger;
   /** The clock tag freshness and rate-limit windows are judged by (tests move it instead of sleeping). */
   now?: () => number;
+  /** Tests: their own resolver, and a guard that keeps every upstream connection on loopback. */
+  network?: NetworkHooks;
 }
 
 export async function startProxy(config: Config, opts: StartOptions = {}): Promise<RunningProxy> {
   const logger = opts.logger ?? createLogger(config.log.level);
   const via = `1.1 ocimirror-${randomBytes(6).toString('hex')}`;
   const policies = policiesOf(config);
-  const upstreams = new Upstreams(config, logger, via, opts.now ? { now: opts.now } : {});
+  const upstreams = new Upstreams(config, logger, via, { events: opts.now ? { now: opts.now } : {}, ...(opts.network ? { network: opts.network } : {}) });
   const proxy = new ProxyService(config.upstream.failureStatus);
   const blobSource = new UpstreamBlobSource(config.upstream.failureStatus);
   const { stores, summary: storeSummary, close: closeStore } = await openCacheStores(config, logger);
@@ -49,6 +52,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     endpoints: () => upstreams.allEndpoints().map((e) => ({ name: e.client.name, isDown: e.health.isDown })),
     rateLimits: () => upstreams.rateLimits(),
     registryLabel: (r) => (upstreams.isConfigured(r) ? r : '*'),
+    endpointLabel: (e) => (upstreams.isConfiguredEndpoint(e) ? e : '*'),
   });
   const health = healthPlugin({
     configSource: config.source,

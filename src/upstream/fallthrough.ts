@@ -142,7 +142,7 @@ const TRANSPORT_CODES = new Set([
 /** Connection-level trouble (as opposed to a token server refusing us): counts against the endpoint's health. */
 export function isTransportError(err: unknown): boolean {
   const e = err as { code?: string; cause?: { code?: string }; name?: string };
-  if (e?.name === 'TokenError') return false;
+  if (e?.name === 'TokenError' || e?.name === 'PrivateAddressError') return false;
   return TRANSPORT_CODES.has(e?.code ?? '') || TRANSPORT_CODES.has(e?.cause?.code ?? '') || (err instanceof Error && /certificate|TLS|SSL/i.test(err.message));
 }
 

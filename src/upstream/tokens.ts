@@ -1,11 +1,14 @@
 // The distribution token flow: fetch a Bearer token from the realm a challenge names, anonymously or with the
 // endpoint's own credentials (GET with Basic, or the OAuth2 POST form for identity tokens), cached per scope
-// until it expires.
+// until it expires (at most MAX_SCOPES per endpoint: scopes name repositories, which clients choose).
+import { LRUCache } from 'lru-cache';
 import { request, type Dispatcher } from 'undici';
 import type { Challenge } from './www-authenticate.js';
 import { basicHeader, type Credentials } from './credentials.js';
 
-interface CachedToken { token: string; expiresAt: number }
+/** Token responses are small JSON; anything larger is not a token server we want to hear from. */
+const MAX_TOKEN_RESPONSE = 64 * 1024;
+const MAX_SCOPES = 1000;
 
 export class TokenError extends Error {
   override readonly name = 'TokenError';
@@ -13,13 +16,10 @@ export class TokenError extends Error {
 }
 
 export class TokenCache {
-  private readonly tokens = new Map<string, CachedToken>();
+  private readonly tokens = new LRUCache<string, string>({ max: MAX_SCOPES, ttlAutopurge: false });
 
   get(scope: string): string | undefined {
-    const t = this.tokens.get(scope);
-    if (!t) return undefined;
-    if (Date.now() >= t.expiresAt) { this.tokens.delete(scope); return undefined; }
-    return t.token;
+    return this.tokens.get(scope);
   }
 
   invalidate(scope: string): void {
@@ -62,15 +62,45 @@ export class TokenCache {
       await res.body.dump();
       throw new TokenError(`token server ${realmUrl.origin} answered ${res.statusCode}`, res.statusCode);
     }
-    const json = (await res.body.json()) as { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
-    const token = json.token ?? json.access_token;
-    if (!token) throw new TokenError(`token server ${realmUrl.origin} returned no token`);
-    const issued = json.issued_at ? Date.parse(json.issued_at) : NaN;
+    const json = await readTokenJson(res, realmUrl.origin);
+    const token = typeof json.token === 'string' && json.token ? json.token : json.access_token;
+    if (typeof token !== 'string' || !token) throw new TokenError(`token server ${realmUrl.origin} returned no token`);
+    const issued = typeof json.issued_at === 'string' ? Date.parse(json.issued_at) : NaN;
     const start = Number.isFinite(issued) ? Math.min(issued, Date.now()) : Date.now();
     // Expire a little early so a token never runs out between check and use.
-    const lifetime = Math.max(10, json.expires_in ?? 60) * 1000;
+    const expiresIn = typeof json.expires_in === 'number' && Number.isFinite(json.expires_in) ? json.expires_in : 60;
+    const lifetime = Math.min(Math.max(10, expiresIn), 24 * 3600) * 1000;
+    const ttl = start + lifetime * 0.9 - Date.now();
     // Cached under the scope we look it up by, whatever the challenge called it.
-    this.tokens.set(scope, { token, expiresAt: start + lifetime * 0.9 });
+    if (ttl > 0) this.tokens.set(scope, token, { ttl });
     return token;
   }
+}
+
+interface TokenJson { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown }
+
+/** The token response, read with a cap checked before and while reading. */
+async function readTokenJson(res: Dispatcher.ResponseData, origin: string): Promise<TokenJson> {
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > MAX_TOKEN_RESPONSE) {
+    res.body.destroy();
+    throw new TokenError(`token server ${origin} sent ${declared} bytes (more than ${MAX_TOKEN_RESPONSE})`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body) {
+    total += (chunk as Buffer).length;
+    if (total > MAX_TOKEN_RESPONSE) {
+      res.body.destroy();
+      throw new TokenError(`token server ${origin} sent more than ${MAX_TOKEN_RESPONSE} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    if (json && typeof json === 'object') return json as TokenJson;
+  } catch (e) {
+    throw new TokenError(`token server ${origin} sent invalid JSON: ${(e as Error).message}`);
+  }
+  throw new TokenError(`token server ${origin} sent JSON that is not an object`);
 }

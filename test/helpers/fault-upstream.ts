@@ -36,6 +36,8 @@ export interface FaultUpstream {
   connections(): number;
   requests(): RecordedRequest[];
   count(method: string, path: RegExp): number;
+  /** Connections open right now (a client that closed its pool has none). */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -104,7 +106,8 @@ function parseRange(header: string | undefined, size: number): [number, number] 
   return start > end || start >= size ? 'invalid' : [start, end];
 }
 
-export async function startFaultUpstream(opts: { tls?: boolean } = {}): Promise<FaultUpstream> {
+/** `host`: another loopback address to listen on (127.0.0.2 plays a "public" host in the private-address tests). */
+export async function startFaultUpstream(opts: { tls?: boolean; host?: string } = {}): Promise<FaultUpstream> {
   const repos = new Map<string, Repo>();
   const seen: RecordedRequest[] = [];
   let faults: ActiveFault[] = [];
@@ -211,8 +214,8 @@ export async function startFaultUpstream(opts: { tls?: boolean } = {}): Promise<
   const cert = certDir ? generateSelfSignedCert(certDir, 'ocimirror-fault-upstream') : undefined;
   const server = cert ? https.createServer({ cert: cert.cert, key: cert.key }, handle) : http.createServer(handle);
   server.requestTimeout = 0; // a stalled test must not be cut short by Node's own 300 s default
-  const { port, close, connections } = await listenTracked(server);
-  const host = `127.0.0.1:${port}`;
+  const { port, close, connections, open } = await listenTracked(server, opts.host);
+  const host = `${opts.host ?? '127.0.0.1'}:${port}`;
 
   function addImage(name: string, reference: string, image: BuiltImage): void {
     const r = repo(name);
@@ -237,12 +240,13 @@ export async function startFaultUpstream(opts: { tls?: boolean } = {}): Promise<
     connections,
     requests: () => seen.map((r) => ({ ...r, headers: { ...r.headers } })),
     count: (method, path) => seen.filter((r) => r.method === method.toUpperCase() && path.test(r.path)).length,
+    openConnections: open,
     close: async () => { await close(); if (certDir) await removeTmpDir(certDir); },
   };
 }
 
 /** Listens on 127.0.0.1:0 and remembers every socket, so close() can end stalled connections instead of hanging. */
-async function listenTracked(server: net.Server): Promise<{ port: number; connections(): number; close(): Promise<void> }> {
+async function listenTracked(server: net.Server, address = '127.0.0.1'): Promise<{ port: number; connections(): number; open(): number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   let total = 0;
   server.on('connection', (socket: net.Socket) => {
@@ -251,11 +255,12 @@ async function listenTracked(server: net.Server): Promise<{ port: number; connec
     socket.on('error', () => undefined); // resets we cause ourselves are expected
     socket.once('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
-  const address = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, address, resolve); });
+  const bound = server.address() as net.AddressInfo;
   return {
-    port: address.port,
+    port: bound.port,
     connections: () => total,
+    open: () => sockets.size,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();

@@ -10,6 +10,7 @@ import type { Config } from '../../src/config/schema.js';
 import { createLogger } from '../../src/server/logger.js';
 import { startProxy, type RunningProxy } from '../../src/server/start.js';
 import { makeTmpDir, removeTmpDir } from './tmp.js';
+import { testNetwork, type TestNetwork, type TestNetworkOptions } from './test-network.js';
 
 export interface LogLine { level: number; msg: string; [key: string]: unknown }
 
@@ -22,6 +23,8 @@ export interface TestProxy {
   readonly host: string;
   readonly port: number;
   readonly cacheDir: string;
+  /** The proxy's resolver and loopback guard (its lookups, for "no DNS query was made" checks). */
+  readonly network: TestNetwork;
   /** Every log line so far, parsed. */
   logs(): LogLine[];
   /** The raw log text (for "never contains the password" checks). */
@@ -45,10 +48,14 @@ export function testClock(start = Date.now()): TestClock {
 
 export type ProxyConfigInput = string | Record<string, unknown>;
 
-/** Refuses a config whose mirrors could make the proxy contact anything but loopback (never docker.io). */
-export function assertLoopbackConfig(config: Config): void {
+/**
+ * Refuses a config whose mirrors could make the proxy contact anything but loopback (never docker.io). `guarded`:
+ * the proxy runs in this process with testNetwork(), which refuses every other address, so "*" is safe.
+ */
+export function assertLoopbackConfig(config: Config, opts: { guarded?: boolean } = {}): void {
   if (config.upstream.appendDefaultEndpoint) throw new Error('test proxy: appendDefaultEndpoint would add a registry\'s real endpoint');
   for (const [registry, mirror] of Object.entries(config.mirrors)) {
+    if (registry === '*' && opts.guarded) continue;
     if (registry === '*') throw new Error('test proxy: a "*" mirror would send unknown registries to their real endpoints');
     if (mirror.endpoint.length === 0) throw new Error(`test proxy: mirror ${registry} has no endpoints and would use the real registry`);
     for (const raw of mirror.endpoint) {
@@ -58,7 +65,7 @@ export function assertLoopbackConfig(config: Config): void {
   }
 }
 
-export async function startTestProxy(input: ProxyConfigInput, opts: { level?: string; clock?: TestClock } = {}): Promise<TestProxy> {
+export async function startTestProxy(input: ProxyConfigInput, opts: { level?: string; clock?: TestClock; network?: TestNetworkOptions } = {}): Promise<TestProxy> {
   const doc = (typeof input === 'string' ? (YAML.parse(input) as Record<string, unknown> | null) : structuredClone(input)) ?? {};
   const cacheDir = makeTmpDir('ocimirror-proxy-cache-');
   const server = (doc.server ?? {}) as Record<string, unknown>;
@@ -66,7 +73,8 @@ export async function startTestProxy(input: ProxyConfigInput, opts: { level?: st
   const cache = (doc.cache ?? {}) as Record<string, unknown>;
   doc.cache = { ...cache, dir: cacheDir };
   const config = parseConfig('test-proxy.yaml', YAML.stringify(doc));
-  assertLoopbackConfig(config);
+  assertLoopbackConfig(config, { guarded: true });
+  const network = testNetwork(opts.network);
 
   const lines: string[] = [];
   let tail = '';
@@ -79,13 +87,13 @@ export async function startTestProxy(input: ProxyConfigInput, opts: { level?: st
     },
   });
   const logger = createLogger(opts.level ?? 'info', sink);
-  const start = (c: Config) => startProxy(c, { logger, ...(opts.clock ? { now: opts.clock.now } : {}) });
+  const start = (c: Config) => startProxy(c, { logger, network, ...(opts.clock ? { now: opts.clock.now } : {}) });
   let proxy = await start(config);
   const port = proxy.port;
   const parsed = (): LogLine[] => lines.map((l) => JSON.parse(l) as LogLine);
   return {
     get proxy() { return proxy; },
-    config, url: proxy.url, host: `127.0.0.1:${port}`, port, cacheDir,
+    config, url: proxy.url, host: `127.0.0.1:${port}`, port, cacheDir, network,
     logs: parsed,
     logText: () => lines.join('\n'),
     requests: (url) => parsed().filter((l) => l.msg === 'request' && (!url || url.test(String(l.url)))),
