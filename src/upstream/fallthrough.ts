@@ -62,9 +62,10 @@ export class MirrorUpstream {
     this.rules = Object.entries(rewrite).map(([pattern, replacement]) => ({ re: RE2JS.compile(pattern), replacement }));
   }
 
-  /** Healthy endpoints first, then the ones whose circuit is open, each group in configured order. */
+  /** Healthy endpoints first, then the ones down or suspect (EndpointHealth.triedLast), each group in configured order. */
   ordered(): UpstreamEndpoint[] {
-    return [...this.endpoints.filter((e) => !e.health.isDown), ...this.endpoints.filter((e) => e.health.isDown)];
+    const now = Date.now();
+    return [...this.endpoints.filter((e) => !e.health.triedLast(now)), ...this.endpoints.filter((e) => e.health.triedLast(now))];
   }
 
   /** The repository path an endpoint is asked for (after this mirror's rewrite rules, for its listed endpoints). */
@@ -109,6 +110,7 @@ export class MirrorUpstream {
         const error = errorText(err);
         attempts.push({ endpoint: endpoint.client.name, error, ms: Date.now() - started });
         if (isTransportError(err)) endpoint.health.recordFailure(error);
+        else if (isResponseTimeout(err)) void endpoint.health.recordRequestFailure(path, error);
         allNotFound = false;
         continue;
       }
@@ -121,7 +123,8 @@ export class MirrorUpstream {
         return { res, endpoint, attempts };
       }
       await res.body.dump().catch(() => undefined);
-      if (res.status >= 500) endpoint.health.recordFailure(`HTTP ${res.status}`);
+      // A 5xx may be this request's own doing: the endpoint's /v2/ decides (EndpointHealth).
+      if (res.status >= 500) void endpoint.health.recordRequestFailure(path, `HTTP ${res.status}`);
       if (outcome !== 'not-found') allNotFound = false;
     }
     throw new AllEndpointsFailed(this.registry, attempts, allNotFound && attempts.length > 0);
@@ -136,14 +139,25 @@ export function classify(res: { status: number }): Outcome {
 
 const TRANSPORT_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
 ]);
+const RESPONSE_TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+function codesOf(err: unknown): string[] {
+  const e = err as { code?: string; cause?: { code?: string } } | undefined;
+  return [e?.code ?? '', e?.cause?.code ?? ''];
+}
 
 /** Connection-level trouble (as opposed to a token server refusing us): counts against the endpoint's health. */
 export function isTransportError(err: unknown): boolean {
-  const e = err as { code?: string; cause?: { code?: string }; name?: string };
+  const e = err as { name?: string };
   if (e?.name === 'TokenError' || e?.name === 'PrivateAddressError') return false;
-  return TRANSPORT_CODES.has(e?.code ?? '') || TRANSPORT_CODES.has(e?.cause?.code ?? '') || (err instanceof Error && /certificate|TLS|SSL/i.test(err.message));
+  return codesOf(err).some((c) => TRANSPORT_CODES.has(c)) || (err instanceof Error && /certificate|TLS|SSL/i.test(err.message));
+}
+
+/** An endpoint that connected but was slow to answer this request: maybe the request's doing, so only a suspicion. */
+export function isResponseTimeout(err: unknown): boolean {
+  return codesOf(err).some((c) => RESPONSE_TIMEOUT_CODES.has(c));
 }
 
 /** A one-line reason without secrets: undici errors carry no headers, so code + message is safe. */

@@ -149,8 +149,10 @@ export class Upstreams {
     const client = new EndpointClient(e, hostConfig, this.config.upstream, this.via, {
       hooks: this.network, allowPrivateNetworks: this.config.upstream.allowPrivateNetworks, explicit, redirectAgents: this.redirectAgents,
     });
-    const health = new EndpointHealth(client.name, this.config.upstream.health, this.log, this.events.onHealthChange);
-    const rateLimit = new EndpointRateLimit(client.name, this.config.upstream.rateLimitThreshold, this.log, this.events.now);
+    const u = this.config.upstream;
+    const ping = () => client.ping(AbortSignal.timeout(u.connectTimeoutMs + u.responseTimeoutMs));
+    const health = new EndpointHealth(client.name, u.health, this.log, this.events.onHealthChange, ping);
+    const rateLimit = new EndpointRateLimit(client.name, u.rateLimitThreshold, this.log, this.events.now);
     return { client, health, rateLimit };
   }
 

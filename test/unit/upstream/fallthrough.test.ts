@@ -19,7 +19,7 @@ function response(status: number, authAttempted = false): UpstreamResponse {
   return { status, headers: {}, body, authAttempted };
 }
 
-function endpoint(name: string, answers: Answer[], rewrites = true): UpstreamEndpoint & { paths: string[] } {
+function endpoint(name: string, answers: Answer[], rewrites = true, health = new EndpointHealth(name, HEALTH, pino({ level: 'silent' }))): UpstreamEndpoint & { paths: string[] } {
   const paths: string[] = [];
   const client = {
     name,
@@ -31,7 +31,7 @@ function endpoint(name: string, answers: Answer[], rewrites = true): UpstreamEnd
       return response(a, a === 401 || a === 403);
     },
   } as unknown as EndpointClient;
-  return { client, health: new EndpointHealth(name, HEALTH, pino({ level: 'silent' })), rewrites, paths };
+  return { client, health, rewrites, paths };
 }
 
 const req = { method: 'GET' as const, repo: 'library/x', suffix: '/manifests/1.0', headers: {} };
@@ -86,7 +86,7 @@ describe('MirrorUpstream.fetch: every fall-through rule', () => {
 });
 
 describe('health memory inside fall-through', () => {
-  it('transport errors and 5xx open the circuit; the endpoint is then tried last', async () => {
+  it('transport errors open the circuit; the endpoint is then tried last', async () => {
     const a = endpoint('a', [transportError('UND_ERR_CONNECT_TIMEOUT'), 200]);
     const b = endpoint('b', [200]);
     const mirror = new MirrorUpstream('docker.io', [a, b], {});
@@ -95,9 +95,19 @@ describe('health memory inside fall-through', () => {
     expect(mirror.ordered().map((e) => e.client.name)).toEqual(['b', 'a']);
     await mirror.fetch(req);
     expect(a.paths).toHaveLength(1);
-    const five = endpoint('c', [503]);
-    await new MirrorUpstream('docker.io', [five, endpoint('d', [200])], {}).fetch(req);
-    expect(five.health.isDown).toBe(true);
+  });
+
+  it.each([['a 5xx', 503], ['a response timeout', transportError('UND_ERR_HEADERS_TIMEOUT')]] as [string, Answer][])('%s opens the circuit only when GET /v2/ fails too', async (_what, answer) => {
+    for (const [probe, down] of [[503, true], [200, false]] as const) {
+      let probed!: () => void;
+      const checked = new Promise<void>((resolve) => { probed = resolve; });
+      const health = new EndpointHealth('c', HEALTH, pino({ level: 'silent' }), undefined, async () => { probed(); return probe; });
+      const five = endpoint('c', [answer], true, health);
+      await new MirrorUpstream('docker.io', [five, endpoint('d', [200])], {}).fetch(req);
+      await checked;
+      await health.recordRequestFailure('GET /again', 'again');
+      expect(health.isDown, `probe ${probe}`).toBe(down);
+    }
   });
 
   it.each([[404], [401], [403], [429]])('%s does not count against health', async (status) => {

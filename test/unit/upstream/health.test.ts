@@ -57,4 +57,35 @@ describe('EndpointHealth', () => {
     expect(h.probeDue(t2 + 340)).toBe(false);
     expect(h.probeDue(t2 + 400)).toBe(true);
   });
+
+  it('5xx for one request, however often, never opens the circuit while GET /v2/ answers (issue 8 rule 12)', async () => {
+    let probes = 0;
+    const h = new EndpointHealth('https://a', { ...cfg, failureThreshold: 1 }, pino({ level: 'silent' }), undefined, async () => { probes++; return 200; });
+    for (let i = 0; i < 10; i++) await h.recordRequestFailure('GET /v2/x/manifests/sha256:blob', 'HTTP 500');
+    expect(probes).toBe(10);
+    expect(h.isDown).toBe(false);
+    expect(h.triedLast()).toBe(false);
+  });
+
+  it('a 5xx followed by a failing GET /v2/ opens the circuit, as a transport failure does', async () => {
+    for (const probe of [async () => 503, async () => { throw new Error('ECONNREFUSED'); }]) {
+      const h = new EndpointHealth('https://a', cfg, pino({ level: 'silent' }), undefined, probe);
+      await h.recordRequestFailure('GET /v2/x/manifests/1', 'HTTP 503');
+      expect(h.isDown).toBe(true);
+    }
+  });
+
+  it('distinct requests failing in a row put the endpoint last for a cooldown, without marking it down', async () => {
+    const h = new EndpointHealth('https://a', cfg, pino({ level: 'silent' }), undefined, async () => 200);
+    await h.recordRequestFailure('/x/manifests/1', 'HTTP 500');
+    await h.recordRequestFailure('/x/manifests/1', 'HTTP 500');
+    expect(h.triedLast()).toBe(false);
+    await h.recordRequestFailure('/x/manifests/2', 'HTTP 500');
+    const now = Date.now();
+    expect(h.triedLast(now)).toBe(true);
+    expect(h.isDown).toBe(false);
+    expect(h.triedLast(now + cfg.cooldownMs + 1)).toBe(false);
+    h.recordSuccess();
+    expect(h.triedLast(now)).toBe(false);
+  });
 });
