@@ -1,6 +1,7 @@
 // buildApp(config, deps) without listening: routes, the OCI error handler and one access-log line per request.
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { ServerLimits } from '../config/schema.js';
 import { OciError } from '../oci/errors.js';
 import type { RegistryService } from '../oci/service.js';
 import { registerBase } from './base.js';
@@ -18,9 +19,22 @@ export interface AppDeps<M> {
   /** Extra routes (health, metrics) registered by their owners. */
   plugins?: ((app: FastifyInstance) => void)[];
   https?: { cert: Buffer; key: Buffer };
+  /** Connection timeouts and cap (config server.*); Node's defaults when absent (tests that inject). */
+  limits?: ServerLimits;
+}
+
+/** Node's own checks of headersTimeout run every connectionsCheckingInterval (30 s by default): make it keep up. */
+function serverOptions(limits: ServerLimits | undefined): Record<string, number> {
+  if (!limits) return {};
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.headersTimeoutMs * 2,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+  };
 }
 
 export function buildApp<M>(deps: AppDeps<M>): FastifyInstance {
+  const limits = deps.limits;
   const app = Fastify({
     loggerInstance: deps.logger,
     // One access line per request is written by our onResponse hook instead of fastify's two.
@@ -28,13 +42,20 @@ export function buildApp<M>(deps: AppDeps<M>): FastifyInstance {
     exposeHeadRoutes: false,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 1024 },
-    ...(deps.https ? { https: deps.https } : {}),
+    ...(deps.https ? { https: { ...serverOptions(limits), ...deps.https } } : { http: serverOptions(limits) }),
+    ...(limits ? { connectionTimeout: limits.idleTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, requestTimeout: limits.headersTimeoutMs * 2 } : {}),
   }) as unknown as FastifyInstance;
+  if (limits) app.server.maxConnections = limits.maxConnections;
 
   app.decorateRequest('ctx', null as never);
   app.decorateRequest('clientGone', null as never);
   app.addHook('onRequest', async (req, reply) => {
     req.ctx = {};
+    reply.header('x-content-type-options', 'nosniff');
+    // Origin-form only: "GET http://host/v2/ HTTP/1.1" (a forward-proxy request) or "OPTIONS *" never reaches a route.
+    if (!req.url.startsWith('/')) {
+      return sendError(reply, new OciError('UNSUPPORTED', undefined, { status: 400, message: 'expected an origin-form request target (/v2/...): ocimirror is not a forward proxy' }));
+    }
     const controller = new AbortController();
     req.clientGone = controller.signal;
     reply.raw.on('close', () => { if (!reply.raw.writableFinished) controller.abort(); });

@@ -70,6 +70,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     routing: { defaultRegistry: config.defaultRegistry, resolve: (r) => upstreams.resolve(r), access: (r, repo) => policies.access(r, repo) },
     // Auth first among the plugins: an unauthenticated request is answered before anything else looks at it.
     plugins: [...(config.server.auth ? [authPlugin(config.server.auth)] : []), metrics.plugin, health],
+    limits: config.server.limits,
     ...(https ? { https } : {}),
   });
   await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
