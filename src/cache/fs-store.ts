@@ -2,11 +2,11 @@
 // arrive, fsynced, and renamed into place only when size and digest match — a crash leaves only tmp files,
 // which recover() removes.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { algorithmOf } from '../oci/digest.js';
-import { digestPath, walkDigests } from './fs-layout.js';
+import { digestPath, entriesOf, walkDigests } from './fs-layout.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
 import { writeFully } from './file-io.js';
 
@@ -73,7 +73,10 @@ export class FsBlobStore implements BlobStore {
   /** mtime is the persisted access time: one utimes per blob or manifest served, so LRU order survives a restart. */
   async touch(digest: string): Promise<void> {
     const d = new Date();
-    await utimes(this.path(digest), d, d).catch(() => undefined);
+    await utimes(this.path(digest), d, d).catch((e: NodeJS.ErrnoException) => {
+      // Evicted meanwhile: nothing to record. Anything else (EACCES, EROFS, EIO) the index logs.
+      if (e.code !== 'ENOENT') throw e;
+    });
   }
 
   async *list(): AsyncIterable<StoredBlob> {
@@ -81,7 +84,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async recover(): Promise<number> {
-    const entries = await readdir(join(this.dir, 'tmp')).catch(() => [] as string[]);
+    const entries = await entriesOf(join(this.dir, 'tmp'));
     await Promise.all(entries.map((e) => rm(join(this.dir, 'tmp', e), { force: true, recursive: true })));
     return entries.length;
   }

@@ -2,13 +2,14 @@
 // the latest under any Accept. Written through <dir>/tmp and renamed, so a reader sees a whole mapping or none.
 // Reads are remembered briefly in memory: another process (ocimirror import) may write here while we run.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { isRegistryName } from '../config/registries.js';
 import { isDigest, isName, isTag } from '../oci/names.js';
 import { acceptKey } from '../oci/mediatypes.js';
+import { entriesOf, statIfPresent } from './fs-layout.js';
 import type { IndexedEntry } from './lru-index.js';
 import { tagId, type TagKey, type TagMapping, type TagRef, type TagStore } from './tag-store.js';
 
@@ -49,15 +50,15 @@ export class FsTagStore implements TagStore {
 
   async *list(): AsyncIterable<{ ref: TagRef; mapping: TagMapping; entry: IndexedEntry }> {
     const root = join(this.dir, 'tags');
-    for (const registryDir of await readdir(root).catch(() => [] as string[])) {
+    for (const registryDir of await entriesOf(root)) {
       let registry: string;
       try { registry = decodeURIComponent(registryDir); } catch { continue; /* not a directory ocimirror made */ }
       if (!isRegistryName(registry) || registry === '*') continue;
       for await (const { repo, tag, dir } of walkTags(join(root, registryDir), '')) {
         const ref = { registry, repo, tag };
         const mapping = await this.read(join(dir, 'any.json'));
-        const files = await readdir(dir).catch(() => [] as string[]);
-        const s = await stat(join(dir, 'any.json')).catch(() => undefined);
+        const files = await entriesOf(dir);
+        const s = await statIfPresent(join(dir, 'any.json'));
         if (!mapping || !s) continue;
         yield { ref, mapping, entry: { kind: 'tag', id: tagId(ref), size: files.length * FILE_BYTES, accessedAt: s.mtimeMs } };
       }
@@ -100,10 +101,10 @@ export class FsTagStore implements TagStore {
 
 /** Repository directories below a registry: every path component down to a `_tags` directory (never a name). */
 async function* walkTags(dir: string, repo: string): AsyncIterable<{ repo: string; tag: string; dir: string }> {
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
+  for (const name of await entriesOf(dir)) {
     if (name === '_tags') {
       if (!isName(repo)) continue;
-      for (const tag of await readdir(join(dir, name)).catch(() => [] as string[])) {
+      for (const tag of await entriesOf(join(dir, name))) {
         if (isTag(tag)) yield { repo, tag, dir: join(dir, name, tag) };
       }
     } else if (!name.startsWith('.')) {

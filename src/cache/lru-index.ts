@@ -35,6 +35,7 @@ export class CacheIndex {
   private readonly lru: LRUCache<string, number>;
   private readonly pins = new Map<string, number>();
   private readonly pendingDelete = new Set<string>();
+  private readonly warned = new Set<string>();
   readonly maxSize: number;
 
   constructor(
@@ -74,7 +75,7 @@ export class CacheIndex {
   /** Marks a use (moves it to most-recently-used) and returns its size. */
   use(kind: EntryKind, id: string): number | undefined {
     const size = this.lru.get(keyOf(kind, id));
-    if (size !== undefined) void this.stores[kind].touch(id);
+    if (size !== undefined) this.stores[kind].touch(id).catch((err: NodeJS.ErrnoException) => this.warnOnce(`touch ${kind} ${err.code ?? err.name}`, err));
     return size;
   }
 
@@ -125,6 +126,13 @@ export class CacheIndex {
   /** Drops an entry from the index only (it is already gone from its store). */
   forget(kind: EntryKind, id: string): void {
     this.lru.delete(keyOf(kind, id));
+  }
+
+  /** A storage problem is logged once per kind of failure, not once per cache hit. */
+  private warnOnce(what: string, err: unknown): void {
+    if (this.warned.has(what)) return;
+    if (this.warned.size < 100) this.warned.add(what);
+    this.log.warn({ err }, 'cannot record a cache access time (LRU order after a restart may be off)');
   }
 
   private async remove(key: string): Promise<void> {

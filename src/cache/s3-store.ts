@@ -2,7 +2,7 @@
 // replicas can share one cache. Objects are <prefix>blobs/<alg>/<hex>; a writer spills to local disk and streams
 // into a multipart upload that is completed only after the digest matched (s3-writer.ts).
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import {
@@ -12,6 +12,7 @@ import {
 import { algorithmOf, digestOf } from '../oci/digest.js';
 import { isDigest } from '../oci/names.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
+import { entriesOf } from './fs-layout.js';
 import { blobKey, digestOfKey, isNotFound, normalizePrefix } from './s3-client.js';
 import { S3BlobWriter, UPLOAD_ID_SUFFIX } from './s3-writer.js';
 import { Slots } from './slots.js';
@@ -151,14 +152,14 @@ export class S3BlobStore implements BlobStore {
    * staleUploadMs ago (an upload of a live fill is never that old). Returns how many were removed.
    */
   async recover(): Promise<number> {
-    const entries = await readdir(this.opts.spillDir).catch(() => [] as string[]);
+    const entries = await entriesOf(this.opts.spillDir);
     const writers = new Set<string>();
     for (const name of entries) {
       const base = name.endsWith(UPLOAD_ID_SUFFIX) ? name.slice(0, -UPLOAD_ID_SUFFIX.length) : name;
       const path = join(this.opts.spillDir, name);
       if (name.endsWith(UPLOAD_ID_SUFFIX)) {
         const digest = base.slice(0, base.indexOf('.')).replace('-', ':');
-        const uploadId = (await readFile(path, 'utf8').catch(() => '')).trim();
+        const uploadId = (await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return ''; throw e; })).trim();
         // An upload S3 will not abort now (it is down) stays written down for the next start.
         if (isDigest(digest) && uploadId && !(await this.abortUpload(this.key(digest), uploadId))) continue;
       }

@@ -1,5 +1,7 @@
 // ocimirror serve --config FILE [--listen HOST:PORT]
 import { loadConfig } from '../config/load.js';
+import { exitOnCrash } from '../server/crash.js';
+import { createLogger } from '../server/logger.js';
 import { startProxy } from '../server/start.js';
 import { parseCommandArgs, UsageError } from './usage.js';
 
@@ -15,7 +17,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   if (!values.config) throw new UsageError('--config FILE is required (try config/ocimirror.yaml)');
   const config = loadConfig(values.config, values.listen ? { listen: values.listen } : {});
-  const proxy = await startProxy(config);
+  const logger = createLogger(config.log.level);
+  exitOnCrash(logger);
+  const proxy = await startProxy(config, { logger });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       proxy.logger.info({ signal }, 'shutting down');
