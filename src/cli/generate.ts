@@ -31,17 +31,19 @@ options:
   hosts-toml:       --out DIR, --no-fallback (the proxy is the only path)
   registries-conf:  --no-fallback`;
 
-const KINDS: Record<string, readonly string[]> = {
-  k3s: ['fallback', 'k3s', 'proxy-config-out', 'output', 'auth-user'],
-  'hosts-toml': ['out', 'no-fallback', 'auth-user'],
-  'registries-conf': ['no-fallback', 'output'],
-  'daemon-json': ['output'],
-};
+// A Map: a kind named "constructor" or "toString" on the command line is no kind at all.
+const KINDS = new Map<string, readonly string[]>([
+  ['k3s', ['fallback', 'k3s', 'proxy-config-out', 'output', 'auth-user']],
+  ['hosts-toml', ['out', 'no-fallback', 'auth-user']],
+  ['registries-conf', ['no-fallback', 'output']],
+  ['daemon-json', ['output']],
+]);
 
 export async function generateCommand(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
   if (kind === '--help' || kind === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
-  if (!kind || !KINDS[kind]) throw new UsageError(`expected a kind (k3s, hosts-toml, registries-conf, daemon-json), got ${JSON.stringify(kind ?? '')}\n\n${USAGE}`);
+  const kindOptions = kind ? KINDS.get(kind) : undefined;
+  if (!kind || !kindOptions) throw new UsageError(`expected a kind (k3s, hosts-toml, registries-conf, daemon-json), got ${JSON.stringify(kind ?? '')}\n\n${USAGE}`);
   const { values } = parseCommandArgs({
     args: rest,
     options: {
@@ -52,7 +54,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     strict: true,
   });
   if (values.help) { process.stdout.write(`${USAGE}\n`); return 0; }
-  const allowed = ['config', 'from', 'url', 'ca-file', 'help', ...(KINDS[kind] as readonly string[])];
+  const allowed = ['config', 'from', 'url', 'ca-file', 'help', ...kindOptions];
   const stray = Object.keys(values).filter((k) => !allowed.includes(k));
   if (stray.length > 0) throw new UsageError(`generate ${kind} does not take --${stray.join(', --')}`);
 

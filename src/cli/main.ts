@@ -17,15 +17,15 @@ Run 'ocimirror <command> --help' for a command's options.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  serve: async () => (await import('./serve.js')).serveCommand,
-  generate: async () => (await import('./generate.js')).generateCommand,
-  check: async () => (await import('./check.js')).checkCommand,
-  warm: async () => (await import('./warm.js')).warmCommand,
-  export: async () => (await import('./export.js')).exportCommand,
-  import: async () => (await import('./import.js')).importCommand,
-  cache: async () => (await import('./cache.js')).cacheCommand,
-};
+const COMMANDS = new Map<string, () => Promise<Command>>([
+  ['serve', async () => (await import('./serve.js')).serveCommand],
+  ['generate', async () => (await import('./generate.js')).generateCommand],
+  ['check', async () => (await import('./check.js')).checkCommand],
+  ['warm', async () => (await import('./warm.js')).warmCommand],
+  ['export', async () => (await import('./export.js')).exportCommand],
+  ['import', async () => (await import('./import.js')).importCommand],
+  ['cache', async () => (await import('./cache.js')).cacheCommand],
+]);
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return name ? 0 : 2;
   }
-  const load = COMMANDS[name];
+  const load = COMMANDS.get(name);
   if (!load) {
     process.stderr.write(`ocimirror: unknown command ${JSON.stringify(name)}\n\n${USAGE}\n`);
     return 2;

@@ -1,9 +1,9 @@
 // YAML → validate (every problem with file:line:col) → frozen Config. Validation happens once, at start-up.
-import { readFileSync, accessSync, constants } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { LineCounter, parseDocument, type Node } from 'yaml';
 import { DEFAULTS, type Config, type ListenAddress, type MirrorEntry, type RegistryConfigEntry } from './schema.js';
-import { ConfigError, Walker, join } from './validate.js';
+import { ConfigError, Walker, join, readConfigFile } from './validate.js';
 import { readCluster, readStore } from './cluster.js';
 import { immutableTagsAt, rateLimitThresholdAt, readAllowRepositories, readPolicies } from './policy-schema.js';
 import { readConfigs, readMirrors, isRegistryName } from './registries.js';
@@ -36,11 +36,7 @@ export interface LoadOptions {
 }
 
 export function loadConfig(file: string, overrides: LoadOptions = {}): Config {
-  let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) {
-    throw new ConfigError([`${file}: cannot read the configuration: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
-  }
-  return parseConfig(file, text, overrides);
+  return parseConfig(file, readConfigFile(file, 'the configuration'), overrides);
 }
 
 export function parseConfig(file: string, text: string, overrides: LoadOptions = {}): Config {
@@ -186,11 +182,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
 
 /** Reads a K3s registries.yaml (only mirrors: and configs:, as K3s has them). */
 export function loadRegistriesFile(file: string, opts: { checkFiles?: boolean } = {}): { mirrors: Record<string, MirrorEntry>; configs: Record<string, RegistryConfigEntry> } {
-  let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) {
-    throw new ConfigError([`${file}: cannot read registries file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
-  }
-  const { root, w } = parseYaml(file, text);
+  const { root, w } = parseYaml(file, readConfigFile(file, 'registries file'));
   if (w.problems.length) throw new ConfigError(w.problems);
   const top = w.fields(root, '', ['mirrors', 'configs']) ?? new Map();
   const mirrors = readMirrors(w, top.get('mirrors')?.value, 'mirrors') ?? (Object.create(null) as Record<string, MirrorEntry>);

@@ -1,7 +1,36 @@
 // A small schema walker over the YAML AST: every mistake is reported with file:line:col, the key path and
 // what was expected ("expected X, got Y"), and unknown keys are errors (K3s ignores them silently).
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 import { parseDuration } from './units.js';
+
+/** Configuration, registries and htpasswd files are read whole: none has a reason to be larger than this. */
+export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A configuration file's text, its size checked before anything is read; `what` names it in the error
+ * ("the configuration", "registries file").
+ */
+export function readConfigFile(file: string, what: string): string {
+  let fd: number;
+  try { fd = openSync(file, 'r'); } catch (e) {
+    throw new ConfigError([`${file}: cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
+  }
+  try {
+    const { size } = fstatSync(fd);
+    if (size > MAX_CONFIG_FILE_BYTES) throw new ConfigError([`${file}: expected ${what} of at most ${MAX_CONFIG_FILE_BYTES} bytes, got ${size}`]);
+    const buf = Buffer.alloc(size);
+    let read = 0;
+    while (read < size) {
+      const n = readSync(fd, buf, read, size - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return buf.toString('utf8', 0, read);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export interface Position { line: number; col: number }
 

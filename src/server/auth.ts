@@ -3,12 +3,11 @@
 // metrics. bcrypt is slow on purpose, so a guessing flood must not starve the process: answers are remembered
 // (successes for minutes, failures briefly, both by hash) and only a few checks run at once, with a bounded queue.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import bcrypt from 'bcryptjs';
 import type { FastifyInstance } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { OciError } from '../oci/errors.js';
-import { ConfigError } from '../config/validate.js';
+import { ConfigError, readConfigFile } from '../config/validate.js';
 import { sendError } from './errors.js';
 import { HEALTH_PATH, READY_PATH } from './health.js';
 import { METRICS_PATH } from './metrics.js';
@@ -24,7 +23,7 @@ const OPEN_PATHS = new Set([HEALTH_PATH, READY_PATH, METRICS_PATH]);
 export function loadHtpasswd(file: string): Map<string, string> {
   const users = new Map<string, string>();
   const problems: string[] = [];
-  readFileSync(file, 'utf8').split('\n').forEach((raw, i) => {
+  readConfigFile(file, 'an htpasswd file').split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
     const at = line.indexOf(':');

@@ -91,6 +91,12 @@ describe('config errors carry file:line:col, the key path and what was expected'
   it('an unreadable config file', () => {
     expect(() => loadConfig(join(dir, 'nope.yaml'))).toThrow(/nope\.yaml: cannot read the configuration: ENOENT/);
   });
+
+  it('a config file too large to be one is refused before it is read (issue 8 rule 1)', () => {
+    const file = join(dir, 'huge.yaml');
+    writeFileSync(file, `# ${'x'.repeat(4 * 1024 * 1024)}\n`);
+    expect(() => loadConfig(file)).toThrow(/huge\.yaml: expected the configuration of at most 4194304 bytes, got 41943\d\d/);
+  });
 });
 
 describe('a valid configuration', () => {

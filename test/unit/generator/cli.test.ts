@@ -110,3 +110,13 @@ describe('ocimirror check', () => {
     await expect(checkCommand(['a.yaml', '--format', 'xml'])).rejects.toBeInstanceOf(UsageError);
   });
 });
+
+describe('command and kind names are looked up in Maps (issue 8 rule 2)', () => {
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])('"%s" is neither a command nor a generate kind', async (name) => {
+    const { main } = await import('../../../src/cli/main.js');
+    const r = await run(main, [name]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`unknown command ${JSON.stringify(name)}`);
+    await expect(generateCommand([name, '--config', seed('seed-http')])).rejects.toThrow(UsageError);
+  });
+});
