@@ -4,7 +4,7 @@
 // the blob's size, and turning "no endpoint left" into the error a client gets. Its consumer only writes.
 import { ResponseBody, BrokeOff, type BlobBody } from './blob-body.js';
 import type { UpstreamResponse } from './client.js';
-import { AllEndpointsFailed, errorText, headerValue, type Attempt, type FetchResult, type MirrorUpstream, type UpstreamEndpoint } from './fallthrough.js';
+import { AllEndpointsFailed, errorText, headerValue, isResponseTimeout, type Attempt, type FetchResult, type MirrorUpstream, type UpstreamEndpoint } from './fallthrough.js';
 import { upstreamFailure } from './service.js';
 
 export interface BlobTransferRequest {
@@ -133,7 +133,9 @@ class MirrorBlobTransfer implements BlobTransfer {
 
   private brokeOff(endpoint: UpstreamEndpoint, at: number, err: unknown): BrokeOff {
     const reason = errorText(err);
-    endpoint.health.recordFailure(reason);
+    // A body that stalls may be this blob's trouble alone (EndpointHealth checks /v2/); a reset is the endpoint's.
+    if (isResponseTimeout(err)) void endpoint.health.recordRequestFailure(`/${this.req.repo}/blobs/${this.req.digest}`, reason);
+    else endpoint.health.recordFailure(reason);
     this.skip.add(endpoint);
     this.attempts.push({ endpoint: endpoint.client.name, error: `broke off at byte ${at}: ${reason}`, ms: 0 });
     return new BrokeOff(endpoint.client.name, at, reason, { cause: err });
