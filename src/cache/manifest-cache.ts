@@ -114,7 +114,10 @@ export class ManifestCache {
   private async revalidate(req: ManifestRequest, key: TagKey, mapping: TagMapping | undefined): Promise<ManifestResult> {
     this.d.stats.misses.manifest++;
     if (mapping || req.method === 'HEAD') {
-      const head = await this.d.upstream.manifest({ ...req, method: 'HEAD' });
+      const answered = await this.d.upstream.manifest({ ...req, method: 'HEAD' });
+      // A HEAD's Content-Type is not verified; for a manifest we hold, the type its bytes gave wins.
+      const known = await this.cached(answered.digest, 'HEAD');
+      const head = known ? { ...answered, mediaType: known.mediaType } : answered;
       await this.remember(key, { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: this.d.now() });
       if (req.method === 'HEAD') return { ...head, cache: 'miss' };
       const cached = await this.cached(head.digest, 'GET');

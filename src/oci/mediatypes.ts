@@ -12,14 +12,21 @@ export const DEFAULT_MANIFEST_ACCEPT = [
   MANIFEST_TYPES.dockerV2, MANIFEST_TYPES.dockerList, MANIFEST_TYPES.ociManifest, MANIFEST_TYPES.ociIndex,
 ].join(', ');
 
+const SCHEMA1 = 'application/vnd.docker.distribution.manifest.v1+json';
+const SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
+const OCI_ARTIFACT = 'application/vnd.oci.artifact.manifest.v1+json';
+
+/** Every manifest media type ocimirror serves a manifest as. */
+const KNOWN_MANIFEST_TYPES = new Set<string>([...Object.values(MANIFEST_TYPES), SCHEMA1, SCHEMA1_SIGNED, OCI_ARTIFACT]);
+
 /** Every type a manifest request's Accept may usefully name; anything else a client sends is dropped. */
-const KNOWN_ACCEPT = new Set<string>([
-  ...Object.values(MANIFEST_TYPES),
-  'application/vnd.docker.distribution.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v1+prettyjws',
-  'application/vnd.oci.artifact.manifest.v1+json',
-  '*/*',
-]);
+const KNOWN_ACCEPT = new Set<string>([...KNOWN_MANIFEST_TYPES, '*/*']);
+
+/** A Content-Type reduced to a known manifest media type, or undefined ("text/html", junk, nothing). */
+export function knownManifestType(contentType: string | undefined): string | undefined {
+  const t = contentType?.split(';', 1)[0]?.trim().toLowerCase();
+  return t && KNOWN_MANIFEST_TYPES.has(t) ? t : undefined;
+}
 
 /**
  * The Accept a manifest request is cached under and forwarded with: the known manifest media types the client
@@ -50,12 +57,27 @@ export function accepts(accept: string, mediaType: string): boolean {
 /** containerd refuses manifests larger than this; so do we. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-/** The media type a manifest declares about itself, if it is JSON with a mediaType field. */
-export function declaredMediaType(body: Buffer): string | undefined {
+interface ManifestShape { mediaType?: unknown; schemaVersion?: unknown; signatures?: unknown; manifests?: unknown; config?: unknown; layers?: unknown; blobs?: unknown }
+
+/**
+ * The media type a digest-verified manifest is served with, decided by its bytes wherever they can: the type it
+ * declares (a known one), else its shape (schema 1, index, image manifest, artifact). Only bytes that say nothing
+ * fall back to what the upstream said for this request, and only to a known manifest type. The same bytes from any
+ * registry therefore get the same type: one registry cannot poison another's answer for a shared digest.
+ */
+export function manifestMediaType(body: Buffer, upstreamContentType?: string): string {
+  let doc: ManifestShape | undefined;
   try {
-    const v = JSON.parse(body.toString('utf8')) as { mediaType?: unknown };
-    return typeof v.mediaType === 'string' ? v.mediaType : undefined;
+    const parsed = JSON.parse(body.toString('utf8')) as unknown;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) doc = parsed as ManifestShape;
   } catch {
-    return undefined;
+    doc = undefined; // Not JSON: nothing in the bytes to go by.
   }
+  const declared = typeof doc?.mediaType === 'string' ? knownManifestType(doc.mediaType) : undefined;
+  if (declared) return declared;
+  if (doc?.schemaVersion === 1) return Array.isArray(doc.signatures) ? SCHEMA1_SIGNED : SCHEMA1;
+  if (Array.isArray(doc?.manifests)) return MANIFEST_TYPES.ociIndex;
+  if (doc?.config && typeof doc.config === 'object' && Array.isArray(doc.layers)) return MANIFEST_TYPES.ociManifest;
+  if (Array.isArray(doc?.blobs)) return OCI_ARTIFACT;
+  return knownManifestType(upstreamContentType) ?? MANIFEST_TYPES.ociManifest;
 }

@@ -4,7 +4,7 @@
 import type { Readable } from 'node:stream';
 import { OciError, type ErrorCode } from '../oci/errors.js';
 import { digestOf, algorithmOf } from '../oci/digest.js';
-import { DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, declaredMediaType } from '../oci/mediatypes.js';
+import { DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, knownManifestType, manifestMediaType } from '../oci/mediatypes.js';
 import { isDigest } from '../oci/names.js';
 import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult } from '../oci/service.js';
 import { AllEndpointsFailed, describeAttempt, headerValue, type Attempt, type MirrorUpstream, type UpstreamEndpoint } from './fallthrough.js';
@@ -24,16 +24,18 @@ export class ProxyService {
       attempts.push(...tried);
       const upstreamDigest = headerValue(res.headers, 'docker-content-digest');
       const contentType = headerValue(res.headers, 'content-type');
+      const headType = knownManifestType(contentType);
       const length = Number(headerValue(res.headers, 'content-length'));
-      if (req.method === 'HEAD' && upstreamDigest && isDigest(upstreamDigest) && Number.isFinite(length) && contentType) {
+      if (req.method === 'HEAD' && upstreamDigest && isDigest(upstreamDigest) && Number.isFinite(length) && headType) {
         await res.body.dump().catch(() => undefined);
         // containerd resolves tags with HEAD: refuse an oversized manifest here too, not only on GET.
         if (length > MAX_MANIFEST_BYTES) throw new OciError('MANIFEST_INVALID', { limit: MAX_MANIFEST_BYTES, size: length }, { message: `manifest larger than ${MAX_MANIFEST_BYTES} bytes` });
         if (isDigest(req.ref) && upstreamDigest !== req.ref) { skip.add(endpoint); endpoint.health.recordFailure('HEAD digest mismatch'); continue; }
-        return { digest: upstreamDigest, mediaType: contentType, size: length, endpoint: endpoint.client.name, attempts };
+        return { digest: upstreamDigest, mediaType: headType, size: length, endpoint: endpoint.client.name, attempts };
       }
       if (req.method === 'HEAD') {
-        // containerd falls back to GET when HEAD lacks digest or length; we do the GET for it.
+        // containerd falls back to GET when HEAD lacks digest or length; we do the GET for it (and for a HEAD whose
+        // Content-Type is no manifest type: the bytes then decide).
         await res.body.dump().catch(() => undefined);
         const full = await this.manifest({ ...req, method: 'GET' });
         delete full.body;
@@ -49,19 +51,32 @@ export class ProxyService {
         skip.add(endpoint);
         continue;
       }
-      const mediaType = pickMediaType(contentType, body);
-      return { digest, mediaType, size: body.length, body, endpoint: endpoint.client.name, attempts };
+      return { digest, mediaType: manifestMediaType(body, contentType), size: body.length, body, endpoint: endpoint.client.name, attempts };
     }
   }
 
-  /** HEAD only: blob bodies are fetched by the cache's fills (src/cache/fill.ts), which verify and resume them. */
+  /**
+   * HEAD only: blob bodies are fetched by the cache's fills (src/cache/fill.ts), which verify and resume them. The
+   * upstream's Content-Type is not passed on (blobs are application/octet-stream), and an endpoint that answers HEAD
+   * without a usable Content-Length is asked for one byte, whose Content-Range names the size.
+   */
   async blobHead(req: Omit<BlobRequest<MirrorUpstream>, 'method' | 'range'>): Promise<BlobResult> {
-    const { res, endpoint, attempts } = await this.fetch(req.mirror, {
-      method: 'HEAD', repo: req.repo, suffix: `/blobs/${req.digest}`, headers: {}, signal: req.signal,
-    }, 'BLOB_UNKNOWN');
-    await res.body.dump().catch(() => undefined);
-    const mediaType = headerValue(res.headers, 'content-type');
-    return { digest: req.digest, size: Number(headerValue(res.headers, 'content-length')), plan: { kind: 'head' }, endpoint: endpoint.client.name, attempts, ...(mediaType ? { mediaType } : {}) };
+    const target = { repo: req.repo, suffix: `/blobs/${req.digest}`, ...(req.signal ? { signal: req.signal } : {}) };
+    const head = await this.fetch(req.mirror, { ...target, method: 'HEAD', headers: {} }, 'BLOB_UNKNOWN');
+    await head.res.body.dump().catch(() => undefined);
+    let size = byteCount(headerValue(head.res.headers, 'content-length'));
+    let answered = head;
+    if (size === undefined) {
+      answered = await this.fetch(req.mirror, { ...target, method: 'GET', headers: { range: 'bytes=0-0', 'accept-encoding': 'identity' } }, 'BLOB_UNKNOWN');
+      await answered.res.body.dump().catch(() => undefined);
+      const total = /^bytes \d+-\d+\/(\d+)$/.exec(headerValue(answered.res.headers, 'content-range') ?? '')?.[1];
+      size = answered.res.status === 206 ? byteCount(total) : byteCount(headerValue(answered.res.headers, 'content-length'));
+    }
+    const attempts = answered === head ? head.attempts : [...head.attempts, ...answered.attempts];
+    if (size === undefined) {
+      throw new OciError('UNAVAILABLE', { registry: req.registry, attempts: attempts.map(describeAttempt) }, { status: this.failureStatus === 404 ? 503 : this.failureStatus, message: 'the upstream did not say how large this blob is' });
+    }
+    return { digest: req.digest, size, plan: { kind: 'head' }, endpoint: answered.endpoint.client.name, attempts };
   }
 
   async tags(req: ListRequest<MirrorUpstream>): Promise<ListResult> {
@@ -106,10 +121,10 @@ export function upstreamFailure(err: AllEndpointsFailed, notFound: ErrorCode, fa
   return new OciError('UNAVAILABLE', detail, { cause: err, status: failureStatus, message: `no upstream endpoint of ${err.registry} could serve the request` });
 }
 
-function pickMediaType(contentType: string | undefined, body: Buffer): string {
-  const ct = contentType?.split(';')[0]?.trim();
-  if (ct && ct !== 'application/json' && ct !== 'text/plain' && ct !== 'application/octet-stream') return ct;
-  return declaredMediaType(body) ?? ct ?? 'application/vnd.oci.image.manifest.v1+json';
+
+/** A header's non-negative integer byte count, or undefined ("", "abc", "-1", "1e3"). */
+function byteCount(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : undefined;
 }
 
 export async function readLimited(body: Readable, limit: number, declared?: number): Promise<Buffer> {

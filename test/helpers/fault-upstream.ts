@@ -14,6 +14,8 @@ export type Fault =
   | { kind: 'reset-body'; afterBytes: number }
   | { kind: 'corrupt'; atByte?: number }
   | { kind: 'ignore-range' }
+  /** Answers without Content-Length (chunked; a HEAD says nothing about the size). */
+  | { kind: 'no-length' }
   /** Answers normally once `until` resolves (a slow upstream, released by the test instead of a timer). */
   | { kind: 'hold'; until: Promise<unknown> };
 export interface RecordedRequest { method: string; path: string; headers: Record<string, string | string[] | undefined> }
@@ -148,7 +150,7 @@ export async function startFaultUpstream(opts: { tls?: boolean; host?: string } 
     const [start, end] = range ?? [0, body.size - 1];
     const status = range ? 206 : 200;
     res.writeHead(status, {
-      ...API_VERSION, ...headers, 'content-length': String(end - start + 1),
+      ...API_VERSION, ...headers, ...(fault?.kind === 'no-length' ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(end - start + 1) }),
       ...(ranged ? { 'accept-ranges': 'bytes' } : {}), ...(range ? { 'content-range': `bytes ${start}-${end}/${body.size}` } : {}),
     });
     if (req.method === 'HEAD' || end < start) { res.end(); return; }
