@@ -81,6 +81,12 @@ export function endpointProblem(endpoint: string): string | undefined {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return `expected an http:// or https:// endpoint, got ${JSON.stringify(endpoint)}`;
   if (u.username || u.password) return 'credentials do not belong in an endpoint URL; put them under configs.<host>.auth';
   if (u.search || u.hash) return `expected an endpoint without query or fragment, got ${JSON.stringify(endpoint)}`;
+  // The URL parser forgives what normalisation reads verbatim ("a\b" is a host and a path to it): the host as
+  // written must be a plain host[:port].
+  const written = /^[^/]*/.exec(withScheme.slice(withScheme.indexOf('://') + 3))?.[0] ?? '';
+  if (!/^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(written)) {
+    return `expected an endpoint URL like https://host[:port], got ${JSON.stringify(endpoint)}`;
+  }
   return undefined;
 }
 

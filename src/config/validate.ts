@@ -17,16 +17,20 @@ export function readConfigFile(file: string, what: string): string {
     throw new ConfigError([`${file}: cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
   }
   try {
-    const { size } = fstatSync(fd);
-    if (size > MAX_CONFIG_FILE_BYTES) throw new ConfigError([`${file}: expected ${what} of at most ${MAX_CONFIG_FILE_BYTES} bytes, got ${size}`]);
-    const buf = Buffer.alloc(size);
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new ConfigError([`${file}: expected ${what} to be a file, got a ${stats.isDirectory() ? 'directory' : 'special file'}`]);
+    if (stats.size > MAX_CONFIG_FILE_BYTES) throw new ConfigError([`${file}: expected ${what} of at most ${MAX_CONFIG_FILE_BYTES} bytes, got ${stats.size}`]);
+    const buf = Buffer.alloc(stats.size);
     let read = 0;
-    while (read < size) {
-      const n = readSync(fd, buf, read, size - read, read);
+    while (read < stats.size) {
+      const n = readSync(fd, buf, read, stats.size - read, read);
       if (n === 0) break;
       read += n;
     }
     return buf.toString('utf8', 0, read);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError([`${file}: cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
   } finally {
     closeSync(fd);
   }
