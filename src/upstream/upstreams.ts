@@ -145,7 +145,11 @@ export class Upstreams {
   }
 
   private makeEndpoint(e: Endpoint, explicit: boolean): SharedEndpoint {
-    const hostConfig = this.hostConfigs.get(e.host) ?? this.hostConfigs.get('*');
+    // configs."*" covers the endpoints the config names; for a host a client named under "*" it lends its TLS
+    // settings but never its credentials (only an entry keyed by that very host does).
+    const wildcard = this.hostConfigs.get('*');
+    const lent = explicit ? wildcard : wildcard?.tls ? { tls: wildcard.tls } : undefined;
+    const hostConfig = this.hostConfigs.get(e.host) ?? lent;
     const client = new EndpointClient(e, hostConfig, this.config.upstream, this.via, {
       hooks: this.network, allowPrivateNetworks: this.config.upstream.allowPrivateNetworks, explicit, redirectAgents: this.redirectAgents,
     });

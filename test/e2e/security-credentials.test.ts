@@ -123,3 +123,22 @@ describe('token realms', () => {
     expect(a.requests().at(-1)?.headers.authorization).toBe('Bearer realm-token');
   });
 });
+
+describe('configs."*" under a "*" mirror', () => {
+  it('lends its credentials to endpoints the config names, never to a registry a client named', async () => {
+    const [named, chosen] = [await upstream(), await upstream({ tls: true })];
+    const p = await startTestProxy({
+      upstream: { allowPrivateNetworks: true },
+      mirrors: { '*': { endpoint: [] }, 'docker.io': { endpoint: [named.url] } },
+      configs: { '*': { ...creds, tls: { insecure_skip_verify: true } } },
+    }, { network: { hosts: { 'chosen.example.test': '127.0.0.1' } } });
+    proxies.push(p);
+    for (const u of [named, chosen]) u.fault({ path: /\/manifests\/1\.0$/ }, { kind: 'status', status: 401, headers: { 'www-authenticate': 'Basic realm="x"' } }, 1);
+    expect((await fetchFrom(p.url, '/v2/library/creds/manifests/1.0?ns=docker.io')).status).toBe(200);
+    expect(named.requests().map((r) => r.headers.authorization).filter(Boolean).length).toBeGreaterThan(0);
+    // The client-named registry's own endpoint trusts configs."*".tls (the self-signed certificate) but gets no password.
+    expect((await fetchFrom(p.url, `/v2/library/creds/manifests/1.0?ns=chosen.example.test:${chosen.port}`)).status).toBe(503);
+    expect(chosen.requests().length).toBeGreaterThan(0);
+    expect(chosen.requests().map((r) => r.headers.authorization).filter(Boolean)).toEqual([]);
+  });
+});
