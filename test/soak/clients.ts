@@ -32,7 +32,8 @@ const Q = '?ns=docker.io';
 async function call(client: Client, tally: Tally, method: 'GET' | 'HEAD', path: string): Promise<Buffer | undefined> {
   tally.requests++;
   try {
-    const res = await client.request({ method, path, headers: { accept: ACCEPT }, headersTimeout: 120_000, bodyTimeout: 120_000 });
+    // reset: false keeps the connection after a HEAD too (undici closes it by default; containerd does not).
+    const res = await client.request({ method, path, headers: { accept: ACCEPT }, headersTimeout: 120_000, bodyTimeout: 120_000, reset: false });
     const chunks: Buffer[] = [];
     let keep = path.includes('/manifests/');
     for await (const chunk of res.body) {

@@ -12,6 +12,9 @@ export interface SoakResult {
   samples: { rss: number; fds: number }[];
   before: { rss: number; fds: number };
   after: { rss: number; fds: number; tmp: number };
+  /** The proxy's own event-loop delay over the run, and how busy it and the machine were. */
+  loop: { p99: number; max: number };
+  load: { proxyCpu: number; machine: number; cores: number };
   proxyWarnings: string[];
 }
 
@@ -45,6 +48,8 @@ export function printReport(r: SoakResult): number {
     ['temp files left in cache/tmp', String(r.after.tmp), '0', r.after.tmp === 0],
     ['/healthz p50 / p99 / max', `${ms(percentile(r.health.latencies, 50))} / ${ms(p99)} / ${ms(Math.max(...r.health.latencies))} (${r.health.latencies.length} probes)`, 'p99 < 100 ms', p99 < 100],
     ['/healthz failures', String(r.health.failures), '0', r.health.failures === 0],
+    ['proxy event-loop delay p99 / max', `${ms(r.loop.p99)} / ${ms(r.loop.max)}`, '', undefined],
+    ['proxy CPU / machine load (1 min)', `${(r.load.proxyCpu * 100).toFixed(0)} % of a core / ${r.load.machine.toFixed(1)} on ${r.load.cores} cores`, '', undefined],
     ['proxy warnings/errors logged', String(r.proxyWarnings.length), '', undefined],
   ];
   const width = [Math.max(...rows.map((x) => x[0].length)), Math.max(...rows.map((x) => x[1].length)), Math.max(...rows.map((x) => x[2].length))];

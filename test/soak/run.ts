@@ -4,6 +4,7 @@
 // open files, times /healthz, then waits for the proxy to settle and prints a table. Exits 1 if a goal is missed.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { startDistribution } from '../helpers/distribution.js';
@@ -24,7 +25,16 @@ const IDLE_TIMEOUT_S = 10;
 const proc = (pid: number) => ({
   rssMiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
   fds: () => readdirSync(`/proc/${pid}/fd`).length,
+  /** user + system CPU seconds so far (fields 14 and 15 of /proc/PID/stat, in clock ticks of 1/100 s). */
+  cpuSeconds: () => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []; return (Number(f[11]) + Number(f[12])) / 100; },
 });
+
+/** The proxy's event-loop delay since the previous scrape (prom-client resets its histogram on each). */
+async function eventLoopLag(port: number): Promise<{ p99: number; max: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^ocimirror_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { p99: read('p99'), max: read('max') };
+}
 
 async function main(): Promise<number> {
   const work = makeTmpDir('ocimirror-soak-');
@@ -66,6 +76,8 @@ async function main(): Promise<number> {
     await bigClient(target, warm, once());
     if (warm.errors5xx + warm.connectionErrors > 0) throw new Error(`warm-up failed: ${warm.firstError}`);
     const before = { rss: p.rssMiB(), fds: p.fds() };
+    await eventLoopLag(port);
+    const cpuBefore = p.cpuSeconds();
 
     process.stdout.write(`soaking for ${SECONDS} s with ${Object.values(COUNTS).reduce((a, b) => a + b, 0) + 1} clients…\n`);
     const deadline = Date.now() + SECONDS * 1000;
@@ -84,6 +96,8 @@ async function main(): Promise<number> {
     const [health] = await Promise.all([healthSampler(port, over), ...runs]);
     const misbehaved = { stalls: (await Promise.all(stalls)).reduce((a, b) => a + b, 0), drops: (await Promise.all(drops)).reduce((a, b) => a + b, 0) };
     clearInterval(sampler);
+    const loop = await eventLoopLag(port);
+    const load = { proxyCpu: (p.cpuSeconds() - cpuBefore) / SECONDS, machine: loadavg()[0] ?? NaN, cores: availableParallelism() };
 
     // Settle: connections from clients are closed; upstream keep-alive sockets close within 30 s.
     const settleDeadline = Date.now() + 45_000;
@@ -92,7 +106,7 @@ async function main(): Promise<number> {
 
     return printReport({
       seconds: SECONDS, counts: COUNTS, tallies, misbehaved, coldPulled: cold.length - coldQueue.length, coldTotal: cold.length,
-      health, samples, before, after, proxyWarnings: proxyLog.split('\n').filter((l) => l.includes('"level":40') || l.includes('"level":50') || l.includes('"level":60')),
+      health, samples, before, after, loop, load, proxyWarnings: proxyLog.split('\n').filter((l) => l.includes('"level":40') || l.includes('"level":50') || l.includes('"level":60')),
     });
   } finally {
     if (child && child.exitCode === null) {
