@@ -2,7 +2,7 @@
 // manifest index.json names, walked down to its config and layers. Manifests and blobs keep their digests.
 import { ArchiveError } from '../archive/archive-error.js';
 import { parseIndexJson, parseManifestDoc, type Descriptor, type ManifestDoc } from '../archive/layout-json.js';
-import { MANIFEST_TYPES, MAX_MANIFEST_BYTES, declaredMediaType } from '../oci/mediatypes.js';
+import { MAX_MANIFEST_BYTES, manifestMediaType } from '../oci/mediatypes.js';
 import { formatPlatform } from '../warm/walk.js';
 import type { ArchiveStaging } from './import-staging.js';
 import { failure, parseArchiveName, stagedBlob, type ImageOutcome, type PlannedImage, type PlannedManifest } from './import-plan.js';
@@ -74,6 +74,7 @@ async function readManifest(staging: ArchiveStaging, d: Descriptor, wanted: stri
   if (b.size > MAX_MANIFEST_BYTES) throw new ArchiveError(b.entry, `a manifest of ${b.size} bytes is more than clients accept (${MAX_MANIFEST_BYTES})`);
   const body = await b.writer.read(0, b.size);
   const doc = parseManifestDoc(body, b.entry);
-  const mediaType = d.mediaType || declaredMediaType(body) || (doc.kind === 'index' ? MANIFEST_TYPES.ociIndex : MANIFEST_TYPES.ociManifest);
+  // The same rule as for manifests fetched upstream: the bytes decide, the descriptor only when they say nothing.
+  const mediaType = manifestMediaType(body, d.mediaType);
   return { manifest: { digest: d.digest, mediaType, body }, doc };
 }

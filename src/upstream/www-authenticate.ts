@@ -35,7 +35,8 @@ export function parseWwwAuthenticate(header: string | string[] | undefined): Cha
       }
       cur.params[tok.toLowerCase()] = value;
     } else {
-      cur = { scheme: tok.toLowerCase(), params: {} };
+      // No prototype: an upstream's "__proto__=x" or "constructor=x" is a parameter like any other.
+      cur = { scheme: tok.toLowerCase(), params: Object.create(null) as Record<string, string> };
       out.push(cur);
     }
   }

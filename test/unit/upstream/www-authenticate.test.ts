@@ -47,4 +47,11 @@ describe('parseWwwAuthenticate', () => {
     expect(parseWwwAuthenticate('')).toEqual([]);
     expect(parseWwwAuthenticate('Negotiate')).toEqual([{ scheme: 'negotiate', params: {} }]);
   });
+
+  it('an upstream\'s "__proto__" or "constructor" parameter is a parameter, never the prototype (found by test/fuzz)', () => {
+    const [c] = parseWwwAuthenticate('Bearer __proto__="x",constructor="y",realm="https://a/token"');
+    expect(Object.keys(c!.params)).toEqual(['__proto__', 'constructor', 'realm']);
+    expect(c!.params.realm).toBe('https://a/token');
+    expect(Object.getPrototypeOf(c!.params)).toBeNull();
+  });
 });
