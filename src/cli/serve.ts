@@ -21,12 +21,20 @@ export async function serveCommand(argv: string[]): Promise<number> {
   exitOnCrash(logger);
   const proxy = await startProxy(config, { logger });
   await new Promise<void>((resolve) => {
+    // A second signal during the grace period ends it at once (an impatient Ctrl-C, or an orchestrator's retry).
+    const endGrace = new AbortController();
+    let stopping = false;
     const stop = (signal: string) => {
-      proxy.logger.info({ signal }, 'shutting down');
-      proxy.close().finally(resolve);
+      if (stopping) { endGrace.abort(); return; }
+      stopping = true;
+      const graceMs = config.server.shutdownGraceMs;
+      proxy.logger.info({ signal, graceMs }, 'shutting down: no new connections; in-flight responses may finish');
+      proxy.close({ graceMs, endGrace: endGrace.signal }).then(
+        (r) => proxy.logger.info(r, 'stopped'),
+        (err: unknown) => proxy.logger.error({ err }, 'shutdown failed'),
+      ).finally(resolve);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(signal));
   });
   return 0;
 }

@@ -10,7 +10,7 @@ import { readConfigs, readMirrors, isRegistryName } from './registries.js';
 import { parseDuration, parseSize } from './units.js';
 
 const TOP_KEYS = ['server', 'cache', 'upstream', 'defaultRegistry', 'log', 'registries', 'mirrors', 'configs', 'cluster', 'policies', 'allowRepositories'];
-const SERVER_KEYS = ['listen', 'url', 'tls', 'auth', 'headersTimeout', 'keepAliveTimeout', 'idleTimeout', 'maxConnections'];
+const SERVER_KEYS = ['listen', 'url', 'tls', 'auth', 'headersTimeout', 'keepAliveTimeout', 'idleTimeout', 'maxConnections', 'shutdownGrace'];
 const CACHE_KEYS = ['dir', 'maxSize', 'maxEntries', 'tagTtl', 'fillTimeout', 'store', 'immutableTags', 'staleIfError', 'staleIfNotFound', 'negativeTtl'];
 const UPSTREAM_KEYS = ['connectTimeout', 'responseTimeout', 'readTimeout', 'failureStatus', 'appendDefaultEndpoint', 'allowPrivateNetworks', 'health', 'rateLimitThreshold'];
 const HEALTH_KEYS = ['failureThreshold', 'cooldown', 'maxCooldown', 'probeInterval'];
@@ -142,7 +142,10 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
   };
   const config: Config = {
     source: file,
-    server: { listen: listen as ListenAddress, url: url.replace(/\/$/, ''), ...(serverTls ? { tls: serverTls } : {}), ...(serverAuth ? { auth: serverAuth } : {}), limits },
+    server: {
+      listen: listen as ListenAddress, url: url.replace(/\/$/, ''), ...(serverTls ? { tls: serverTls } : {}), ...(serverAuth ? { auth: serverAuth } : {}), limits,
+      shutdownGraceMs: duration(v(server, 'shutdownGrace'), 'server.shutdownGrace', DEFAULTS.shutdownGrace),
+    },
     cache: {
       dir: resolve(base, str(v(cache, 'dir'), 'cache.dir', DEFAULTS.cacheDir)),
       maxSize: size(v(cache, 'maxSize'), 'cache.maxSize', DEFAULTS.maxSize),

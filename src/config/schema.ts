@@ -90,6 +90,8 @@ export interface Config {
     /** Clients must authenticate (Basic) against these htpasswd (bcrypt) users. */
     readonly auth?: { readonly htpasswd: string; readonly realm: string };
     readonly limits: ServerLimits;
+    /** On SIGTERM, how long in-flight responses may run before fills are aborted and connections closed. */
+    readonly shutdownGraceMs: number;
   };
   readonly cache: {
     readonly dir: string;
@@ -181,4 +183,6 @@ export const DEFAULTS = {
   idleTimeout: '60s',
   maxConnections: 4096,
   logLevel: 'info',
+  // Leaves room inside the 10 s that `podman stop` / `docker stop` wait before SIGKILL.
+  shutdownGrace: '5s',
 } as const;

@@ -25,7 +25,26 @@ export interface RunningProxy {
   upstreams: Upstreams;
   service: CachingService;
   logger: Logger;
-  close(): Promise<void>;
+  /**
+   * Stops accepting at once, lets in-flight responses run for up to `graceMs` (0 by default; `endGrace` cuts it
+   * short), then aborts running fills (their temp files are removed) and closes what is still open.
+   */
+  close(opts?: { graceMs?: number; endGrace?: AbortSignal }): Promise<{ fillsAborted: number; connectionsCut: number }>;
+}
+
+/** Resolves when `closing` settles, `graceMs` passed, or `endGrace` aborted, whichever comes first. */
+async function graceOver(closing: Promise<unknown>, graceMs: number, endGrace?: AbortSignal): Promise<void> {
+  if (graceMs <= 0 || endGrace?.aborted) return;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const over = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, graceMs);
+    onAbort = resolve;
+    endGrace?.addEventListener('abort', onAbort, { once: true });
+  });
+  await Promise.race([closing.catch(() => undefined), over]);
+  clearTimeout(timer);
+  if (onAbort) endGrace?.removeEventListener('abort', onAbort);
 }
 
 export interface StartOptions {
@@ -82,11 +101,18 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   logger.info({ url, mirrors: upstreams.configured(), defaultRegistry: config.defaultRegistry }, 'ocimirror listening');
   return {
     app, url, port, upstreams, logger, service,
-    async close() {
-      // Cancelling fills ends the clients following them, which lets the server's close finish.
-      await Promise.all([app.close(), service.close(), admin?.close()]);
+    async close({ graceMs = 0, endGrace } = {}) {
+      const closing = app.close();
+      await graceOver(closing, graceMs, endGrace);
+      // Cancelling fills ends the clients following them; responses from the cache still running are cut.
+      const fillsAborted = service.fillsInProgress;
+      const connectionsCut = await new Promise<number>((resolve) => app.server.getConnections((_err, n) => resolve(n ?? 0)));
+      await Promise.all([service.close(), admin?.close()]);
+      app.server.closeAllConnections();
+      await closing;
       await upstreams.close();
       closeStore();
+      return { fillsAborted, connectionsCut };
     },
   };
 }

@@ -90,6 +90,10 @@ export interface ProxyProcess {
   /** SIGKILL: no shutdown handler runs, open files stay as they are. */
   kill9(): Promise<void>;
   stop(): Promise<void>;
+  /** Sends a signal without waiting (SIGTERM starts the graceful shutdown; a second one ends its grace). */
+  signal(signal: NodeJS.Signals): void;
+  /** Settles when the process has exited, with its exit code (null when a signal ended it). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
@@ -109,7 +113,8 @@ export async function startProxyProcess(doc: ConfigDoc, cacheDir: string): Promi
   let stderr = '';
   child.stdout!.pipe(sink);
   child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString('utf8')).slice(-4000); });
-  const exited = new Promise<void>((done) => child.once('exit', () => { children.delete(child); done(); }));
+  const exitStatus = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.once('exit', (code, signal) => { children.delete(child); done({ code, signal }); }));
+  const exited = exitStatus.then(() => undefined);
   await new Promise<void>((ready, fail) => {
     const timer = setTimeout(() => fail(new Error(`proxy process not listening after 30 s:\n${stderr}`)), 30_000);
     onLine((l) => { if (l.msg === 'ocimirror listening') { clearTimeout(timer); ready(); } });
@@ -124,6 +129,8 @@ export async function startProxyProcess(doc: ConfigDoc, cacheDir: string): Promi
     logs: () => lines.map((l) => JSON.parse(l) as LogLine),
     kill9: () => end('SIGKILL'),
     stop: () => end('SIGTERM'),
+    signal: (signal) => { if (child.exitCode === null && child.signalCode === null) child.kill(signal); },
+    exited: exitStatus,
   };
 }
 

@@ -12,7 +12,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('config errors carry file:line:col, the key path and what was expected', () => {
   it('unknown key (nested)', () => {
     expect(problems('server:\n  listen: "127.0.0.1:5000"\n  lisen: x\n')).toEqual([
-      'c.yaml:3:3: server.lisen: unknown key; expected one of listen, url, tls, auth, headersTimeout, keepAliveTimeout, idleTimeout, maxConnections',
+      'c.yaml:3:3: server.lisen: unknown key; expected one of listen, url, tls, auth, headersTimeout, keepAliveTimeout, idleTimeout, maxConnections, shutdownGrace',
     ]);
   });
 
