@@ -9,7 +9,7 @@ import type { BlobSource } from '../upstream/blob-source.js';
 import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import type { ProxyService } from '../upstream/service.js';
 import type { BlobStore } from './blob-store.js';
-import { BlobFill } from './fill.js';
+import { BlobFill, type FillProgress } from './fill.js';
 import { FillReader } from './fill-reader.js';
 import type { CacheIndex } from './lru-index.js';
 import type { CacheStats } from './stats.js';
@@ -39,6 +39,10 @@ export class BlobCache {
 
   get fillsInProgress(): number {
     return this.fills.size;
+  }
+
+  fillProgress(): (FillProgress & { digest: string })[] {
+    return [...this.fills].map(([digest, fill]) => ({ digest, ...fill.progress() }));
   }
 
   async blob(req: Request): Promise<BlobResult & { cache: 'hit' | 'miss' | 'joined' }> {

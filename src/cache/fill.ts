@@ -25,6 +25,16 @@ export interface FillOptions extends Omit<BlobTransferRequest, 'signal'> {
   fillTimeoutMs: number;
 }
 
+export interface FillProgress {
+  repo: string;
+  size: number | undefined;
+  written: number;
+  startedAt: number;
+  /** Clients following the fill now. */
+  clients: number;
+  endpoint: string | undefined;
+}
+
 export class BlobFill extends EventEmitter {
   size: number | undefined;
   endpoint: string | undefined;
@@ -53,6 +63,13 @@ export class BlobFill extends EventEmitter {
 
   get written(): number {
     return this.writer?.written ?? 0;
+  }
+
+  private readonly startedAt = Date.now();
+
+  /** What the status page shows of this fill. */
+  progress(): FillProgress {
+    return { repo: this.opts.repo, size: this.size, written: this.written, startedAt: this.startedAt, clients: this.readers, endpoint: this.endpoint };
   }
 
   /** True once the bytes matched the digest (before fsync and rename: clients need not wait for the disk). */

@@ -67,6 +67,11 @@ export class CachingService implements RegistryService<MirrorUpstream> {
     return this.blobs.fillsInProgress;
   }
 
+  /** Running fills, for the status page. */
+  fills(): ReturnType<BlobCache['fillProgress']> {
+    return this.blobs.fillProgress();
+  }
+
   manifest(req: ManifestRequest<MirrorUpstream>): Promise<ManifestResult> {
     return this.manifests.manifest(req);
   }

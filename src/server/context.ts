@@ -3,6 +3,8 @@ import type { Provenance } from '../oci/service.js';
 
 export interface RequestContext {
   registry?: string;
+  /** Repository at that registry ("library/alpine"). */
+  repo?: string;
   endpoint?: string;
   attempts?: Provenance['attempts'];
   cache?: 'hit' | 'miss' | 'stale' | 'joined';

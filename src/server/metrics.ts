@@ -25,8 +25,13 @@ export interface MetricsSources {
   endpointLabel?(endpoint: string): string;
 }
 
+/** Requests and failures so far, keyed by endpoint name or registry label. */
+export type Counts = Map<string, { requests: number; failures: number }>;
+
 export interface ProxyMetrics {
   readonly registry: Registry;
+  /** The counters behind /metrics, summed per endpoint (failures: fall-through reasons) and per registry (failures: 5xx answers). */
+  counts(): Promise<{ endpoints: Counts; registries: Counts }>;
   /** Registers GET /metrics and the hook that counts every request. */
   plugin(app: FastifyInstance): void;
 }
@@ -107,6 +112,23 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
 
   return {
     registry,
+    async counts() {
+      const endpoints: Counts = new Map();
+      const registries: Counts = new Map();
+      const add = (m: Counts, key: string, field: 'requests' | 'failures', n: number) => {
+        const c = m.get(key) ?? { requests: 0, failures: 0 };
+        c[field] += n;
+        m.set(key, c);
+      };
+      for (const v of (await upstreamRequests.get()).values) add(endpoints, String(v.labels.endpoint), 'requests', v.value);
+      for (const v of (await upstreamFailures.get()).values) add(endpoints, String(v.labels.endpoint), 'failures', v.value);
+      for (const v of (await requests.get()).values) {
+        if (!v.labels.registry) continue;
+        add(registries, String(v.labels.registry), 'requests', v.value);
+        if (Number(v.labels.status) >= 500) add(registries, String(v.labels.registry), 'failures', v.value);
+      }
+      return { endpoints, registries };
+    },
     plugin(app) {
       app.addHook('onError', async (req, _reply, error) => {
         const cause = (error as { cause?: unknown }).cause;

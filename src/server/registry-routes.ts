@@ -27,6 +27,7 @@ export function registerRegistryRoutes<M>(app: FastifyInstance, deps: RouteDeps<
       const query = new URLSearchParams(rawQuery);
       const route = resolveRoute(parsed.name, query.get('ns') ?? undefined, deps.routing);
       req.ctx.registry = route.registry;
+      req.ctx.repo = route.repo;
       reply.header('oci-namespace', route.registry);
       reply.header('docker-distribution-api-version', 'registry/2.0');
       const method = req.method as 'GET' | 'HEAD';

@@ -14,9 +14,11 @@ import { CachingService } from '../cache/service.js';
 import { buildApp } from './app.js';
 import { authPlugin } from './auth.js';
 import { createLogger } from './logger.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type ProxyMetrics } from './metrics.js';
 import { healthPlugin } from './health.js';
 import { startAdminSocket } from './admin-socket.js';
+import { RecentPulls, type StatusSource } from './status-data.js';
+import { statusPlugin } from './status-page.js';
 
 export interface RunningProxy {
   app: FastifyInstance;
@@ -81,6 +83,8 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       return mirror ? [{ registry, endpoints: mirror.endpoints.map((e) => ({ name: e.client.name, isDown: e.health.isDown })) }] : [];
     }),
   });
+  const pulls = new RecentPulls(50);
+  const status = statusPlugin(statusSource(config, upstreams, service, metrics, pulls), pulls);
   const https = config.server.tls ? { cert: readFileSync(config.server.tls.cert_file), key: readFileSync(config.server.tls.key_file) } : undefined;
   const app = buildApp({
     service,
@@ -88,7 +92,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     via,
     routing: { defaultRegistry: config.defaultRegistry, resolve: (r) => upstreams.resolve(r), access: (r, repo) => policies.access(r, repo) },
     // Auth first among the plugins: an unauthenticated request is answered before anything else looks at it.
-    plugins: [...(config.server.auth ? [authPlugin(config.server.auth)] : []), metrics.plugin, health],
+    plugins: [...(config.server.auth ? [authPlugin(config.server.auth)] : []), metrics.plugin, health, status],
     limits: config.server.limits,
     ...(https ? { https } : {}),
   });
@@ -114,5 +118,35 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       closeStore();
       return { fillsAborted, connectionsCut };
     },
+  };
+}
+
+/** The status page's view of this server: configured registries, cache, fills and pulls, read when it asks. */
+function statusSource(config: Config, upstreams: Upstreams, service: CachingService, metrics: ProxyMetrics, pulls: RecentPulls): StatusSource {
+  return {
+    async registries() {
+      const counts = await metrics.counts();
+      const none = { requests: 0, failures: 0 };
+      return upstreams.configured().flatMap((registry) => {
+        const mirror = upstreams.resolve(registry);
+        if (!mirror) return [];
+        const endpoints = mirror.endpoints.map(({ client, health }) => ({
+          name: client.name, state: health.state, ...counts.endpoints.get(client.name) ?? none,
+          ...(health.nextProbeAt !== undefined ? { nextProbeAt: health.nextProbeAt } : {}),
+          ...(health.lastError !== undefined ? { lastError: health.lastError } : {}),
+        }));
+        return [{ registry, endpoints, ...counts.registries.get(registry) ?? none }];
+      });
+    },
+    cache() {
+      const { stats, index } = service;
+      return {
+        bytes: index.bytes, maxSize: config.cache.maxSize, entries: index.entries,
+        hits: stats.hits.blob + stats.hits.manifest, misses: stats.misses.blob + stats.misses.manifest,
+        bytesFromCache: stats.bytesFromCache, bytesFromUpstream: stats.bytesFromUpstream,
+      };
+    },
+    fills: () => service.fills(),
+    recentPulls: () => pulls.list(),
   };
 }

@@ -19,7 +19,7 @@ export class EndpointHealth {
   private failures = 0;
   private cooldownMs: number;
   private downSince = 0;
-  private nextProbeAt = 0;
+  private probeAt = 0;
   private checking: Promise<void> | undefined;
   /** Request paths ("/library/x/manifests/y") that failed with a 5xx or a response timeout since the last success. */
   private readonly failedRequests = new Set<string>();
@@ -89,20 +89,25 @@ export class EndpointHealth {
     if (this.state !== 'up') return;
     this.state = 'down';
     this.downSince = Date.now();
-    this.nextProbeAt = this.downSince + this.cooldownMs;
+    this.probeAt = this.downSince + this.cooldownMs;
     this.log.warn({ endpoint: this.name, reason, cooldownMs: this.cooldownMs }, 'endpoint marked down; trying it last until a probe succeeds');
     this.onChange?.(this.name, 'down');
   }
 
+  /** When a down endpoint's cooldown ends (it is probed on the next probe tick after it); undefined while up. */
+  get nextProbeAt(): number | undefined {
+    return this.state === 'down' ? this.probeAt : undefined;
+  }
+
   /** Due for a probe: down, and its cooldown has passed. */
   probeDue(now = Date.now()): boolean {
-    return this.state === 'down' && now >= this.nextProbeAt;
+    return this.state === 'down' && now >= this.probeAt;
   }
 
   /** A failed probe doubles the cooldown, up to the cap. */
   probeFailed(reason: string): void {
     this.lastError = reason;
     this.cooldownMs = Math.min(this.cooldownMs * 2, this.cfg.maxCooldownMs);
-    this.nextProbeAt = Date.now() + this.cooldownMs;
+    this.probeAt = Date.now() + this.cooldownMs;
   }
 }

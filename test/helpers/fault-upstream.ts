@@ -13,6 +13,7 @@ export type Fault =
   | { kind: 'stall-body'; afterBytes: number }
   | { kind: 'reset-body'; afterBytes: number }
   | { kind: 'corrupt'; atByte?: number }
+  | { kind: 'throttle'; bytesPerSecond: number }
   | { kind: 'ignore-range' }
   /** Answers without Content-Length (chunked; a HEAD says nothing about the size). */
   | { kind: 'no-length' }
@@ -76,6 +77,19 @@ function corrupter(atByte: number): Transform {
       }
       offset += chunk.length;
       done(null, chunk);
+    },
+  });
+}
+
+/** Holds each chunk until the bytes so far are due at `bytesPerSecond`: a slow uplink. */
+function throttler(bytesPerSecond: number): Transform {
+  let started = 0;
+  let sent = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      started ||= Date.now();
+      sent += chunk.length;
+      setTimeout(() => done(null, chunk), Math.max(0, started + (sent / bytesPerSecond) * 1000 - Date.now()));
     },
   });
 }
@@ -161,6 +175,7 @@ export async function startFaultUpstream(opts: { tls?: boolean; host?: string } 
     // pipeline (not pipe) so a client that hangs up also closes the file stream.
     const done = () => undefined;
     if (fault?.kind === 'corrupt') pipeline(source, corrupter(fault.atByte ?? Math.floor((end - start) / 2)), res, done);
+    else if (fault?.kind === 'throttle') pipeline(source, throttler(fault.bytesPerSecond), res, done);
     else pipeline(source, res, done);
   }
 
