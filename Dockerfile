@@ -1,14 +1,17 @@
-# ocimirror container image. Build: docker build -t ocimirror:local .
+# ocimirror container image. Build: docker build -t ocimirror:local .   (podman: podman build --format docker ...,
+# or the OCI format drops HEALTHCHECK)
 # Multi-stage: TypeScript is compiled with the dev dependencies; the runtime stage carries production
 # dependencies and dist/ only, and runs as the unprivileged `node` user (uid 1000) of the official image.
 ARG NODE_VERSION=20
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /src
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json ./
+# Dependencies in their own layer, so a source change rebuilds only dist/ (`prepare` would need src/ here).
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# `npm ci` runs the `prepare` script (tsc -p tsconfig.build.json), which writes dist/.
-RUN npm ci --no-audit --no-fund
+RUN npm run build
 
 FROM node:${NODE_VERSION}-bookworm-slim
 ENV NODE_ENV=production \
