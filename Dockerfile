@@ -18,8 +18,11 @@ ENV NODE_ENV=production \
     OCIMIRROR_HEALTH_URL=http://127.0.0.1:5000/healthz
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` would run tsc, which is a dev dependency and not installed here.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# --ignore-scripts: `prepare` would run tsc, which is a dev dependency and not installed here. Type declarations and
+# source maps are never loaded at run time (the AWS SDK alone ships 13 MB of them).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force \
+ && find node_modules -type d -name dist-types -prune -exec rm -rf {} + \
+ && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' \) -delete
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
 # The default configuration, with the cache moved onto the volume (fail the build if that line ever changes).

@@ -84,8 +84,12 @@ describe('the container image', () => {
     expect(await inspect(container, '{{.State.Health.Status}}')).toBe('healthy');
   });
 
-  it('carries production dependencies only', async () => {
+  it('carries production dependencies only, each of which loads', async () => {
     expect(await exec('ls', '/app/node_modules')).not.toMatch(/typescript|vitest|playwright/);
+    // The Dockerfile prunes type declarations and source maps: every dependency must still import.
+    const load = "const deps = Object.keys(JSON.parse(require('fs').readFileSync('package.json')).dependencies);"
+      + "Promise.all(deps.map((d) => import(d))).then(() => console.log(deps.length + ' loaded'))";
+    expect(await exec('node', '-e', load)).toMatch(/^\d+ loaded$/);
     expect(await exec('ls', '/app')).toBe(['bin', 'dist', 'node_modules', 'package-lock.json', 'package.json'].join('\n'));
   });
 
