@@ -39,7 +39,9 @@ export async function makePodman(): Promise<Podman> {
   writeFileSync(emptyRegistries, 'unqualified-search-registries = []\n');
   // podman stats REGISTRY_AUTH_FILE before pulling: it must exist, even empty.
   writeFileSync(join(dir, 'auth.json'), '{"auths":{}}\n');
-  writeFileSync(join(dir, 'containers.conf'), '[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n');
+  // A network directory of its own: `system reset` at cleanup removes every network podman knows, which would
+  // otherwise be the host's (harbor_harbor of a compose test running beside this one).
+  writeFileSync(join(dir, 'containers.conf'), `[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n[network]\nnetwork_config_dir = ${JSON.stringify(join(dir, 'networks'))}\n`);
   writeFileSync(
     join(dir, 'storage.conf'),
     `[storage]\ndriver = "overlay"\ngraphroot = ${JSON.stringify(root)}\nrunroot = ${JSON.stringify(runroot)}\n`,
