@@ -148,5 +148,6 @@ function statusSource(config: Config, upstreams: Upstreams, service: CachingServ
     },
     fills: () => service.fills(),
     recentPulls: () => pulls.list(),
+    rateLimits: () => upstreams.rateLimits(),
   };
 }

@@ -49,12 +49,14 @@ export interface PullRecord {
   status: number;
 }
 
+/** An endpoint's announced rate limit (upstream/rate-limit.ts's snapshot); times are epoch ms. */
 export interface RateLimitStatus {
   endpoint: string;
-  limit: number;
-  remaining: number;
-  /** Epoch ms when the window resets, when the endpoint said. */
+  limit?: number;
+  remaining?: number;
   resetAt?: number;
+  /** After a 429 with Retry-After: the endpoint is not asked until then. */
+  retryAfterUntil?: number;
 }
 
 /** Everything the status page reads; each part is owned elsewhere and read when the page asks. */

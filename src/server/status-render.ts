@@ -48,8 +48,10 @@ export function renderStatus(s: StatusSnapshot): string {
 
   const limits = s.rateLimits.length === 0 ? '' : `<section id="rate-limits"><h2>Docker Hub rate limits</h2>`
     + s.rateLimits.map((l) => `<div class="card limit" data-endpoint="${esc(l.endpoint)}"><code>${esc(l.endpoint)}</code>`
-      + bar(l.remaining, l.limit, `rate limit ${l.endpoint}`)
-      + `<small>${l.remaining} of ${l.limit} pulls left${l.resetAt !== undefined ? ` · resets ${when(l.resetAt)}` : ''}</small></div>`).join('')
+      + (l.remaining !== undefined && l.limit !== undefined ? bar(l.remaining, l.limit, `rate limit ${l.endpoint}`) : '')
+      + `<small>${l.remaining === undefined ? 'no count announced' : `${l.remaining}${l.limit !== undefined ? ` of ${l.limit}` : ''} requests left`}`
+      + `${l.resetAt !== undefined ? ` · resets ${when(l.resetAt)}` : ''}</small>`
+      + `${l.retryAfterUntil !== undefined ? `<div class="error">429 Too Many Requests: asked again ${when(l.retryAfterUntil)}</div>` : ''}</div>`).join('')
     + '</section>';
 
   const pulls = s.pulls.length === 0 ? '<p class="none">No pulls yet.</p>' : `<ol class="pulls">${s.pulls.map((p) => '<li>'

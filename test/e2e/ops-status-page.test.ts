@@ -1,6 +1,7 @@
 // The status page in real headless Chromium (Debian's, driven by playwright-core): it lists the configured registries
-// and endpoints in order, a throttled fill's progress bar advances, a stopped endpoint turns "down" once a request
-// finds it gone and "up" again after a probe, no credential is ever on the page, and a screenshot is kept.
+// and endpoints in order, a throttled fill's progress bar advances, an endpoint's announced rate limit appears, a
+// stopped endpoint turns "down" once a request finds it gone and "up" again after a probe, no credential is ever on
+// the page, and a screenshot is kept.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { artifactPath, launchChromium } from '../helpers/browser.js';
@@ -79,6 +80,17 @@ describe('status page in Chromium', () => {
     const now = async () => Number(await page.getAttribute(bar, 'aria-valuenow'));
     await expect.poll(now, { timeout: 15_000, interval: 250 }).toBeGreaterThan(first);
     expect(await now()).toBeLessThan(layer.size);
+  });
+
+  it('shows an endpoint\'s rate-limit headroom once it announces one', async () => {
+    expect(await page.$('#rate-limits')).toBeNull();
+    const limits = { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '7;w=21600' };
+    up.fault({ method: 'HEAD', path: /\/library\/limited\/manifests\// }, { kind: 'status', status: 429, headers: limits }, 1);
+    expect((await fetchFrom(proxy.url, '/v2/library/limited/manifests/1.0?ns=docker.io', { method: 'HEAD' })).status).toBe(429);
+    const bar = `div.limit[data-endpoint="${up.url}"] [role="progressbar"]`;
+    await page.waitForSelector(bar, { timeout: 15_000 });
+    expect([await page.getAttribute(bar, 'aria-valuenow'), await page.getAttribute(bar, 'aria-valuemax')]).toEqual(['7', '100']);
+    expect(await page.textContent(`div.limit[data-endpoint="${up.url}"]`)).toMatch(/7 of 100 requests left · resets in [56] h \d+ min/);
   });
 
   it('shows a stopped endpoint as down (with its error and next probe) once a request finds it gone, then up after a probe', async () => {

@@ -74,7 +74,10 @@ describe('renderStatus', () => {
     const limited = renderStatus(snapshot({ rateLimits: [{ endpoint: 'https://registry-1.docker.io', limit: 100, remaining: 37, resetAt: NOW + 3_600_000 }] }));
     expect(limited).toContain('<section id="rate-limits"><h2>Docker Hub rate limits</h2>');
     expect(limited).toContain('aria-valuemax="100" aria-valuenow="37"');
-    expect(limited).toContain('37 of 100 pulls left · resets in 1 h 0 min');
+    expect(limited).toContain('37 of 100 requests left · resets in 1 h 0 min');
+    const throttled = renderStatus(snapshot({ rateLimits: [{ endpoint: 'https://registry-1.docker.io', remaining: 0, retryAfterUntil: NOW + 90_000 }] }));
+    expect(throttled).not.toContain('role="progressbar" aria-label="rate limit');
+    expect(throttled).toContain('0 requests left</small><div class="error">429 Too Many Requests: asked again in 1 min</div>');
   });
 
   it('escapes everything that comes from outside', () => {
