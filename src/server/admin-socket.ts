@@ -54,15 +54,16 @@ async function handle(admin: CacheAdmin, req: IncomingMessage, res: ServerRespon
     if (req.method === 'GET' && req.url === '/cache/images') return reply(200, await admin.list());
     if (req.method !== 'POST') return reply(404, { error: `no such admin request: ${req.method} ${req.url}` });
     const body = await readJson(req);
+    if (body === undefined) return reply(400, { error: 'expected a JSON object as the request body' });
     if (req.url === '/cache/rm') {
-      const targets = (body as { images?: unknown }).images;
+      const targets = body.images;
       if (!Array.isArray(targets) || !targets.every(isImageTarget)) return reply(400, { error: 'expected {"images":[{"registry","repo","reference"}...]}' });
       const report = await admin.remove(targets);
       log.info({ ...report }, 'cache rm');
       return reply(200, report);
     }
     if (req.url === '/cache/prune') {
-      const ms = (body as { olderThanMs?: unknown }).olderThanMs;
+      const ms = body.olderThanMs;
       if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 0) return reply(400, { error: 'expected {"olderThanMs": <milliseconds>}' });
       const report = await admin.prune(ms);
       log.info({ ...report, olderThanMs: ms }, 'cache prune');
@@ -75,7 +76,8 @@ async function handle(admin: CacheAdmin, req: IncomingMessage, res: ServerRespon
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+/** The request's body when it is a JSON object, else undefined. */
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of req) {
@@ -83,7 +85,9 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     if (n > MAX_BODY) throw new Error('admin request body too large');
     chunks.push(c as Buffer);
   }
-  try { return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown; } catch { return {}; }
+  let parsed: unknown;
+  try { parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { return undefined; /* answered 400 by the caller */ }
+  return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed as Record<string, unknown> : undefined;
 }
 
 /** Whether something accepts connections on the socket (a file left by a crashed server does not). */

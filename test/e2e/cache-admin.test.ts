@@ -3,6 +3,7 @@
 // through its admin socket and a blob a client is reading is deleted only when that read ends; prune by age acts
 // on the stores directly when no server runs.
 import { existsSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CachedImage } from '../../src/cache/cache-admin.js';
@@ -44,6 +45,19 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 }, 60_000);
 
+/** One POST over the admin socket, as the CLI sends it. */
+function adminRequest(socketPath: string, path: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
 const blobFile = (digest: string) => join(proxy.cacheDir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
 
 async function list(): Promise<CachedImage[]> {
@@ -82,6 +96,16 @@ describe('cache commands', () => {
     await dist.flushLog();
     const fetched = dist.accessLog().filter((l) => l.method === 'GET' && l.path.includes('/blobs/')).map((l) => l.path.split('/').pop()).sort();
     expect(fetched).toEqual([a.config.digest, a.layers[1]!.digest].sort());
+  });
+
+  it('the admin socket answers a request that is not a JSON object with 400 and removes nothing', async () => {
+    const before = await list();
+    for (const body of ['{not json', 'null', '[1,2]', '"text"']) {
+      const res = await adminRequest(join(proxy.cacheDir, 'admin.sock'), '/cache/rm', body);
+      expect({ body, status: res.status }).toEqual({ body, status: 400 });
+      expect(res.text).toMatch(/JSON object/);
+    }
+    expect(await list()).toEqual(before);
   });
 
   it('a blob a client is reading is deleted only when that read ends', async () => {
