@@ -156,6 +156,9 @@ export class EndpointClient {
         signal,
         headersTimeout: this.timeouts.responseTimeoutMs,
         bodyTimeout: this.timeouts.readTimeoutMs,
+        // undici closes the connection after every HEAD unless told not to; tag revalidations are HEADs, and a
+        // registry never sends a HEAD body, so keep the (often TLS) connection for the next one.
+        reset: false,
         headers: { ...headers, via: this.via, ...(authorization ? { authorization } : {}) },
       });
       const location = res.headers.location;

@@ -4,6 +4,7 @@
 // Time is a test clock moved past the TTL, never a sleep.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
+import { startFaultUpstream } from '../helpers/fault-upstream.js';
 import { buildImage, type BuiltImage } from '../helpers/images.js';
 import { fetchFrom, MANIFEST_ACCEPT, pullThrough, startTestProxy, testClock, type FetchedResponse, type TestClock, type TestProxy } from '../helpers/proxy.js';
 import { pushImage } from '../helpers/push.js';
@@ -92,6 +93,27 @@ describe('tag TTL and HEAD revalidation', () => {
     expectManifest(await byDigest(), v1);
     expectManifest(await fetchFrom(`${p.url}/v2/library/pinned/manifests/${v1.manifestDigest}`, '', { method: 'HEAD' }), v1, 'HEAD');
     expect(await upstreamManifestRequests('library/pinned')).toEqual([`GET ${v1.manifestDigest}`]);
+  });
+});
+
+describe('revalidation over one connection', () => {
+  it('HEAD revalidations past the TTL reuse the upstream connection instead of opening one each', async () => {
+    const up = await startFaultUpstream();
+    try {
+      up.add('library/keep', '1.0', v1);
+      clock = testClock();
+      const p = await startTestProxy({ mirrors: { 'docker.io': { endpoint: [up.url] } }, cache: { tagTtl: `${TTL_MS}ms` } }, { clock });
+      proxies.push(p);
+      expectManifest(await fetchFrom(`${p.url}/v2/library/keep/manifests/1.0`, ''), v1);
+      for (let i = 0; i < 5; i++) {
+        pastTtl();
+        expectManifest(await fetchFrom(`${p.url}/v2/library/keep/manifests/1.0`, '', { method: 'HEAD' }), v1, 'HEAD');
+      }
+      expect(up.count('HEAD', /\/manifests\/1\.0$/)).toBe(5);
+      expect(up.connections()).toBe(1);
+    } finally {
+      await up.close();
+    }
   });
 });
 
