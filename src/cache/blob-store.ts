@@ -52,3 +52,9 @@ export class DigestMismatchError extends Error {
       : `digest mismatch: expected ${expected}, got ${actual}`);
   }
 }
+
+/** The store cannot be reached or refuses to work (S3 down, hung, access denied): not an absent entry. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  readonly code = 'STORE_UNAVAILABLE';
+}

@@ -5,12 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { algorithmOf, digestOf } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/mediatypes.js';
-import { DigestMismatchError } from './blob-store.js';
 import { digestPath, walkDigests } from './fs-layout.js';
 import type { IndexedEntry } from './lru-index.js';
-import { isMediaType, type ManifestHead, type ManifestStore, type StoredManifest } from './manifest-store.js';
+import { checkManifest, isMediaType, type ManifestHead, type ManifestStore, type StoredManifest } from './manifest-store.js';
 
 /** The first line: a media type is at most 255 bytes, plus the newline. */
 const HEADER_MAX = 256;
@@ -68,10 +66,7 @@ export class FsManifestStore implements ManifestStore {
 
   async put(digest: string, mediaType: string, body: Buffer): Promise<ManifestHead> {
     const file = this.path(digest);
-    if (!isMediaType(mediaType)) throw new Error(`refusing to store a manifest with media type ${JSON.stringify(mediaType)}`);
-    if (body.length > MAX_MANIFEST_BYTES) throw new Error(`refusing to store a manifest of ${body.length} bytes`);
-    const actual = digestOf(body, algorithmOf(digest));
-    if (actual !== digest) throw new DigestMismatchError(digest, actual);
+    checkManifest(digest, mediaType, body);
     const tmp = join(this.dir, 'tmp', `manifest-${digest.replace(':', '-')}.${randomBytes(6).toString('hex')}`);
     const handle = await open(tmp, 'w');
     try {

@@ -7,11 +7,11 @@ import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { isRegistryName } from '../config/registries.js';
-import { isDigest, isName, isTag } from '../oci/names.js';
+import { isName, isTag } from '../oci/names.js';
 import { acceptKey } from '../oci/mediatypes.js';
 import { entriesOf, statIfPresent } from './fs-layout.js';
 import type { IndexedEntry } from './lru-index.js';
-import { tagId, type TagKey, type TagMapping, type TagRef, type TagStore } from './tag-store.js';
+import { parseMapping, tagId, type TagKey, type TagMapping, type TagRef, type TagStore } from './tag-store.js';
 
 /** What one mapping file is counted as in cache.maxSize: a file system block. */
 const FILE_BYTES = 4096;
@@ -111,14 +111,4 @@ async function* walkTags(dir: string, repo: string): AsyncIterable<{ repo: strin
       yield* walkTags(join(dir, name), repo ? `${repo}/${name}` : name);
     }
   }
-}
-
-function parseMapping(text: string): TagMapping | undefined {
-  try {
-    const m = JSON.parse(text) as Partial<TagMapping>;
-    if (typeof m.digest === 'string' && isDigest(m.digest) && typeof m.mediaType === 'string' && typeof m.size === 'number' && typeof m.checkedAt === 'number') {
-      return { digest: m.digest, mediaType: m.mediaType, size: m.size, checkedAt: m.checkedAt, ...(m.imported === true ? { imported: true as const } : {}) };
-    }
-  } catch { /* reported by the caller as damaged */ }
-  return undefined;
 }

@@ -1,24 +1,51 @@
-// The one place that turns the configuration into the cache's stores: the server and the CLI commands that work
-// on the cache (export, import, cache list/rm/prune) all open them here. Blobs live where cache.store says
-// (open-store.ts: the filesystem or S3); manifests and tag mappings under cache.dir.
+// The one place that turns the configuration into the cache's stores, one per kind of entry: the filesystem under
+// cache.dir, or one S3 bucket for blobs, manifests and tag mappings alike (spill files of running fills stay
+// under cache.dir/tmp). The server and the CLI commands that work on the cache (export, import, cache
+// list/rm/prune) all open them here, so every store family is wired once.
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { FsBlobStore } from './fs-store.js';
 import { FsManifestStore } from './fs-manifest-store.js';
 import { FsTagStore } from './fs-tag-store.js';
-import { openBlobStore } from './open-store.js';
+import { createS3Client } from './s3-client.js';
+import { S3ManifestStore } from './s3-manifest-store.js';
+import { S3BlobStore } from './s3-store.js';
+import { S3TagStore } from './s3-tag-store.js';
 import type { CacheStores } from './service.js';
+
+/** An upload older than the longest fill plus this is certainly abandoned (and survives some clock skew). */
+const STALE_UPLOAD_MARGIN_MS = 15 * 60_000;
 
 export interface OpenedStores {
   stores: CacheStores;
-  /** What to log about the blob store (never a secret). */
+  /** What to log about them (never a secret). */
   summary: Record<string, unknown>;
+  /** Closes the stores' connections (shutdown). */
   close(): void;
 }
 
 export async function openCacheStores(config: Config, logger: Logger): Promise<OpenedStores> {
-  const { store: blobs, summary, close } = await openBlobStore(config);
-  const manifests = new FsManifestStore(config.cache.dir, logger);
-  const tags = new FsTagStore(config.cache.dir, logger);
-  await Promise.all([manifests.init(), tags.init()]);
-  return { stores: { blobs, manifests, tags }, summary, close };
+  const s = config.cache.store;
+  if (s.type === 'fs') {
+    const blobs = new FsBlobStore(config.cache.dir);
+    const manifests = new FsManifestStore(config.cache.dir, logger);
+    const tags = new FsTagStore(config.cache.dir, logger);
+    await Promise.all([blobs.init(), manifests.init(), tags.init()]);
+    return { stores: { blobs, manifests, tags }, summary: { type: 'fs', dir: config.cache.dir }, close: () => undefined };
+  }
+  const client = createS3Client(s);
+  const where = { client, bucket: s.bucket, prefix: s.prefix };
+  const blobs = new S3BlobStore({ ...where, spillDir: join(config.cache.dir, 'tmp'), staleUploadMs: config.cache.fillTimeoutMs + STALE_UPLOAD_MARGIN_MS });
+  try {
+    await blobs.init();
+  } catch (err) {
+    client.destroy();
+    throw err;
+  }
+  return {
+    stores: { blobs, manifests: new S3ManifestStore({ ...where, log: logger }), tags: new S3TagStore({ ...where, log: logger }) },
+    summary: { type: 's3', endpoint: s.endpoint ?? 'AWS', bucket: s.bucket, prefix: blobs.prefix },
+    close: () => blobs.close(),
+  };
 }

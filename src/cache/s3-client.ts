@@ -1,7 +1,8 @@
 // The S3 client the S3 store talks through, with the settings S3-compatible stores (Ceph RGW 16.2, MinIO) need,
-// and the key layout: <prefix>blobs/<algorithm>/<hex>, named by the digest, so a key is never built from anything
-// unvalidated.
+// the key layout (<prefix>blobs/<algorithm>/<hex>, manifests/ alike, named by the digest, so a key is never built
+// from anything unvalidated), and how a failing store is told from an absent object.
 import { S3Client } from '@aws-sdk/client-s3';
+import { StoreUnavailableError } from './blob-store.js';
 import { isDigest } from '../oci/names.js';
 
 export interface S3ConnectOptions {
@@ -44,16 +45,19 @@ export function normalizePrefix(prefix: string): string {
   return prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
 }
 
-export function blobKey(prefix: string, digest: string): string {
+/** The folders of our keys: one per kind of cached entry. */
+export type KeyFolder = 'blobs' | 'manifests';
+
+export function blobKey(prefix: string, digest: string, folder: KeyFolder = 'blobs'): string {
   if (!isDigest(digest)) throw new Error(`refusing a key for invalid digest ${JSON.stringify(digest)}`);
   const [alg, hex] = digest.split(':') as [string, string];
-  return `${prefix}blobs/${alg}/${hex}`;
+  return `${prefix}${folder}/${alg}/${hex}`;
 }
 
-/** The digest a key names, or undefined for a key that is not one of our blobs. */
-export function digestOfKey(prefix: string, key: string): string | undefined {
-  if (!key.startsWith(`${prefix}blobs/`)) return undefined;
-  const parts = key.slice(prefix.length + 'blobs/'.length).split('/');
+/** The digest a key names, or undefined for a key that is not one of ours in that folder. */
+export function digestOfKey(prefix: string, key: string, folder: KeyFolder = 'blobs'): string | undefined {
+  if (!key.startsWith(`${prefix}${folder}/`)) return undefined;
+  const parts = key.slice(prefix.length + folder.length + 1).split('/');
   if (parts.length !== 2) return undefined;
   const digest = `${parts[0]}:${parts[1]}`;
   return isDigest(digest) ? digest : undefined;
@@ -64,4 +68,31 @@ export function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   if (e?.name === 'NoSuchBucket') return false;
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.name === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/** Longest wait for S3 to start answering a read: a hung store gives clients a 503, not a hang. */
+export const READ_DEADLINE_MS = 10_000;
+
+/**
+ * Sends a read with a deadline on its response headers (never on the body: a warm stream may take minutes).
+ * NotFound passes as it is; any other failure becomes StoreUnavailableError.
+ */
+export async function sendRead<T>(what: string, send: (abortSignal: AbortSignal) => Promise<T>, deadlineMs = READ_DEADLINE_MS): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
+  try {
+    return await send(controller.signal);
+  } catch (err) {
+    if (isNotFound(err)) throw err;
+    throw unavailable(err, what);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function unavailable(err: unknown, what: string): StoreUnavailableError {
+  if (err instanceof StoreUnavailableError) return err;
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  return new StoreUnavailableError(`the object store failed to ${what}: ${e?.name ?? 'Error'}${status ? ` ${status}` : ''}: ${e?.message ?? String(err)}`, { cause: err });
 }

@@ -13,7 +13,7 @@ import { algorithmOf, digestOf } from '../oci/digest.js';
 import { isDigest } from '../oci/names.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
 import { entriesOf } from './fs-layout.js';
-import { blobKey, digestOfKey, isNotFound, normalizePrefix } from './s3-client.js';
+import { blobKey, digestOfKey, isNotFound, normalizePrefix, sendRead } from './s3-client.js';
 import { S3BlobWriter, UPLOAD_ID_SUFFIX } from './s3-writer.js';
 import { Slots } from './slots.js';
 
@@ -70,7 +70,7 @@ export class S3BlobStore implements BlobStore {
   async stat(digest: string): Promise<StoredBlob | undefined> {
     const Key = this.key(digest);
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+      const head = await sendRead('look up a blob', (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }), { abortSignal }));
       return { digest, size: head.ContentLength ?? 0, accessedAt: head.LastModified?.getTime() ?? 0 };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -82,7 +82,7 @@ export class S3BlobStore implements BlobStore {
     const Key = this.key(digest);
     let body: Readable;
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }));
+      const res = await sendRead('read a blob', (abortSignal) => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }), { abortSignal }));
       body = res.Body as Readable;
     } catch (err) {
       // Callers tell "deleted behind our back" from a failing store by ENOENT, as with the filesystem store.
@@ -95,7 +95,7 @@ export class S3BlobStore implements BlobStore {
   async readAll(digest: string): Promise<Buffer | undefined> {
     const Key = this.key(digest);
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      const res = await sendRead('read a blob', (abortSignal) => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }), { abortSignal }));
       return Buffer.from(await res.Body!.transformToByteArray());
     } catch (err) {
       if (isNotFound(err)) return undefined;

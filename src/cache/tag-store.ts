@@ -1,6 +1,7 @@
 // Tag → manifest mappings, kept so a restarted ocimirror can still answer for a tag while every upstream is down.
 // Keyed by registry, repository, tag and the client's Accept set, normalised to the known manifest media types
 // (Docker Hub answers a tag differently depending on Accept; junk variants must not multiply entries).
+import { isDigest } from '../oci/names.js';
 import type { IndexedEntry } from './lru-index.js';
 
 export interface TagMapping {
@@ -45,4 +46,15 @@ export function parseTagId(id: string): TagRef | undefined {
   const colon = id.lastIndexOf(':');
   if (slash <= 0 || colon < slash) return undefined;
   return { registry: id.slice(0, slash), repo: id.slice(slash + 1, colon), tag: id.slice(colon + 1) };
+}
+
+/** A stored mapping as JSON, or undefined when it is not one ocimirror wrote. */
+export function parseMapping(text: string): TagMapping | undefined {
+  try {
+    const m = JSON.parse(text) as Partial<TagMapping>;
+    if (typeof m.digest === 'string' && isDigest(m.digest) && typeof m.mediaType === 'string' && typeof m.size === 'number' && typeof m.checkedAt === 'number') {
+      return { digest: m.digest, mediaType: m.mediaType, size: m.size, checkedAt: m.checkedAt, ...(m.imported === true ? { imported: true as const } : {}) };
+    }
+  } catch { /* reported by the caller as damaged */ }
+  return undefined;
 }

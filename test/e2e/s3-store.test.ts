@@ -1,7 +1,7 @@
 // ocimirror with cache.store type s3 on real Ceph RGW, pulling from a real Distribution: a cold pull lands every
 // blob in the bucket (a layer bigger than one part through a multipart upload), a warm pull asks upstream for no
-// blob, and a second ocimirror with an empty cache.dir on the same bucket serves the blobs with the upstream down
-// (manifests and tag mappings stay in cache.dir until the cluster wiring).
+// blob, and a second ocimirror with an empty cache.dir on the same bucket serves the whole image (tag mapping,
+// manifest, blobs) with the upstream down.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCephRgw, type CephRgw } from '../helpers/ceph-rgw.js';
@@ -44,8 +44,8 @@ async function proxyOnBucket(): Promise<TestProxy> {
   return p;
 }
 
-async function bucketKeys(): Promise<string[]> {
-  const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'e2e/' }));
+async function bucketKeys(folder = 'blobs/'): Promise<string[]> {
+  const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `e2e/${folder}` }));
   return (res.Contents ?? []).map((o) => o.Key!).sort();
 }
 
@@ -61,6 +61,9 @@ describe('cache.store type s3', () => {
     const deadline = Date.now() + 30_000;
     while ((await bucketKeys()).length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(await bucketKeys()).toEqual(expected);
+    expect(await bucketKeys('manifests/')).toEqual([`e2e/manifests/sha256/${image.manifestDigest.slice(7)}`]);
+    // The mapping under the client's Accept set, and under any.
+    expect(await bucketKeys('tags/')).toEqual(['e2e/tags/docker.io/library/big/_tags/1.0/any.json', expect.stringMatching(/^e2e\/tags\/docker\.io\/library\/big\/_tags\/1\.0\/[0-9a-f]{16}\.json$/)]);
 
     await dist.flushLog();
     dist.resetLog();
@@ -70,11 +73,14 @@ describe('cache.store type s3', () => {
     expect(dist.count('GET', /\/blobs\//)).toBe(0);
   });
 
-  it('a second ocimirror with an empty cache dir serves the blobs from the bucket with the upstream down', async () => {
+  it('a second ocimirror with an empty cache dir serves the image from the bucket with the upstream down', async () => {
     const b = await proxyOnBucket();
-    expect(b.logs().find((l) => l.msg === 'cache ready')).toMatchObject({ entries: image.blobs.length });
+    // Blobs, the manifest and the tag mapping (counted as one entry).
+    expect(b.logs().find((l) => l.msg === 'cache ready')).toMatchObject({ entries: image.blobs.length + 2 });
     await dist.stop();
     try {
+      const pulled = await pullThrough(b.url, 'library/big', '1.0');
+      expect(pulled.blobs.sort()).toEqual(image.blobs.map((x) => x.digest).sort());
       const layer = image.layers[0]!;
       const whole = await fetchFrom(b.url, `/v2/library/big/blobs/${layer.digest}`);
       expect({ status: whole.status, size: whole.body.length, same: whole.body.equals(await blobBytes(layer)) }).toEqual({ status: 200, size: layer.size, same: true });

@@ -1,4 +1,5 @@
-// The S3 store runs the BlobStore contract against real Ceph RGW, plus what only S3 can show: the key layout,
+// The S3 stores run the BlobStore, ManifestStore and TagStore contracts against real Ceph RGW (one RGW for the
+// file), plus what only S3 can show of the blob store: the key layout,
 // multipart uploads that stay invisible until the digest matched, and recover() aborting uploads left behind by
 // this process (at once) and by other replicas (once stale), never touching anything outside the prefix.
 import { randomBytes } from 'node:crypto';
@@ -7,13 +8,18 @@ import { join } from 'node:path';
 import {
   AbortMultipartUploadCommand, CreateMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client,
 } from '@aws-sdk/client-s3';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DigestMismatchError, type BlobWriter } from '../../src/cache/blob-store.js';
+import { S3ManifestStore } from '../../src/cache/s3-manifest-store.js';
 import { S3BlobStore, type S3StoreOptions } from '../../src/cache/s3-store.js';
+import { S3TagStore } from '../../src/cache/s3-tag-store.js';
 import type { S3BlobWriter } from '../../src/cache/s3-writer.js';
 import { startCephRgw, type CephRgw } from '../helpers/ceph-rgw.js';
 import { makeTmpDir, removeTmpDir } from '../helpers/tmp.js';
 import { blobStoreContract, digestOf } from './blob-store.contract.js';
+import { manifestStoreContract } from './manifest-store.contract.js';
+import { tagStoreContract } from './tag-store.contract.js';
 
 let rgw: CephRgw;
 let client: S3Client;
@@ -33,7 +39,7 @@ const HOUR = 3_600_000;
 /** A store on a fresh prefix of the shared bucket, with its own spill dir. */
 function makeStore(overrides: Partial<S3StoreOptions> = {}): { open: () => Promise<S3BlobStore>; prefix: string; spillDir: string; cleanup: () => Promise<void> } {
   const tmp = makeTmpDir('ocimirror-s3-store-');
-  const prefix = `t-${randomBytes(5).toString('hex')}/`;
+  const prefix = freshPrefix();
   const spillDir = join(tmp, 'tmp');
   const open = async () => {
     const s = new S3BlobStore({ client, bucket, prefix, spillDir, staleUploadMs: HOUR, ...overrides });
@@ -46,6 +52,21 @@ function makeStore(overrides: Partial<S3StoreOptions> = {}): { open: () => Promi
 blobStoreContract('S3BlobStore (Ceph RGW)', async () => {
   const { open, cleanup } = makeStore();
   return { store: await open(), reopen: open, cleanup };
+});
+
+const log = pino({ level: 'silent' });
+const freshPrefix = () => `t-${randomBytes(5).toString('hex')}/`;
+
+manifestStoreContract('S3ManifestStore (Ceph RGW)', async () => {
+  const prefix = freshPrefix();
+  const open = async () => new S3ManifestStore({ client, bucket, prefix, log });
+  return { store: await open(), reopen: open, cleanup: async () => undefined };
+});
+
+tagStoreContract('S3TagStore (Ceph RGW)', async () => {
+  const prefix = freshPrefix();
+  const open = async () => new S3TagStore({ client, bucket, prefix, log });
+  return { store: await open(), reopen: open, cleanup: async () => undefined };
 });
 
 async function uploadsUnder(prefix: string): Promise<{ key: string; uploadId: string }[]> {
