@@ -11,7 +11,7 @@ import type { ProxyService } from '../upstream/service.js';
 import type { BlobStore } from './blob-store.js';
 import { BlobFill, type FillProgress } from './fill.js';
 import { FillReader } from './fill-reader.js';
-import type { CacheIndex } from './lru-index.js';
+import type { EntryIndex } from './lru-index.js';
 import type { CacheStats } from './stats.js';
 
 type Request = BlobRequest<MirrorUpstream>;
@@ -21,7 +21,7 @@ export class BlobCache {
 
   constructor(
     private readonly store: BlobStore,
-    private readonly index: CacheIndex,
+    private readonly index: EntryIndex,
     private readonly upstream: ProxyService,
     private readonly source: BlobSource,
     private readonly stats: CacheStats,

@@ -29,9 +29,33 @@ export interface IndexEvents {
 
 export interface IndexLimits { maxSize: number; maxEntries: number }
 
+/**
+ * What the cache asks of an index, whichever it is: this process's LRU (CacheIndex), or the one the replicas of a
+ * cluster share through Redis (ClusterIndex). The server code never knows which it has.
+ */
+export interface EntryIndex {
+  readonly maxSize: number;
+  /** Bytes and entries held (for a cluster: in the whole bucket, as last counted). */
+  readonly bytes: number;
+  readonly entries: number;
+  /** Start-up: learns what the stores hold (or, shared, what the others have counted). */
+  load(sources: AsyncIterable<IndexedEntry>[]): Promise<{ entries: number; bytes: number }>;
+  has(kind: EntryKind, id: string): boolean;
+  /** Marks a use and returns the size, or undefined when this index does not know the entry. */
+  use(kind: EntryKind, id: string): number | undefined;
+  add(kind: EntryKind, id: string, size: number): void;
+  /** Protects an entry from deletion while it is read; call the returned function when done. */
+  pin(kind: EntryKind, id: string): () => void;
+  /** Removes an entry on request (`cache rm`, `cache prune`): at once, or after the reads of it end. */
+  delete(kind: EntryKind, id: string): Promise<'deleted' | 'deferred'>;
+  /** Drops an entry that is already gone from its store. */
+  forget(kind: EntryKind, id: string): void;
+  close?(): void;
+}
+
 const keyOf = (kind: EntryKind, id: string) => `${kind} ${id}`;
 
-export class CacheIndex {
+export class CacheIndex implements EntryIndex {
   private readonly lru: LRUCache<string, number>;
   private readonly pins = new Map<string, number>();
   private readonly pendingDelete = new Set<string>();

@@ -11,7 +11,7 @@ import { isDigest } from '../oci/names.js';
 import type { ManifestRequest as RoutedManifestRequest, ManifestResult } from '../oci/service.js';
 import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import { isNotFound, isOutage, isRateLimited, type ProxyService } from '../upstream/service.js';
-import type { CacheIndex } from './lru-index.js';
+import type { EntryIndex } from './lru-index.js';
 import type { ManifestStore } from './manifest-store.js';
 import { SharedRequests } from './shared-request.js';
 import { StaleTags } from './stale-tags.js';
@@ -23,7 +23,7 @@ type ManifestRequest = RoutedManifestRequest<MirrorUpstream>;
 export interface ManifestCacheDeps {
   manifests: ManifestStore;
   tags: TagStore;
-  index: CacheIndex;
+  index: EntryIndex;
   upstream: ProxyService;
   stats: CacheStats;
   log: Logger;

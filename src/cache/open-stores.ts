@@ -23,6 +23,8 @@ export interface OpenedStores {
   summary: Record<string, unknown>;
   /** Closes the stores' connections (shutdown). */
   close(): void;
+  /** For a remote store: undefined when it answers, else why not. */
+  unreachable?: () => Promise<string | undefined>;
 }
 
 export async function openCacheStores(config: Config, logger: Logger): Promise<OpenedStores> {
@@ -47,5 +49,6 @@ export async function openCacheStores(config: Config, logger: Logger): Promise<O
     stores: { blobs, manifests: new S3ManifestStore({ ...where, log: logger }), tags: new S3TagStore({ ...where, log: logger }) },
     summary: { type: 's3', endpoint: s.endpoint ?? 'AWS', bucket: s.bucket, prefix: blobs.prefix },
     close: () => blobs.close(),
+    unreachable: () => blobs.unreachable(),
   };
 }

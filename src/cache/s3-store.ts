@@ -63,6 +63,16 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  /** Undefined when the bucket answers (within the read deadline), else why not: for /readyz. */
+  async unreachable(): Promise<string | undefined> {
+    try {
+      await sendRead('reach the bucket', (abortSignal) => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal }), 5_000);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
   key(digest: string): string {
     return blobKey(this.prefix, digest);
   }

@@ -10,7 +10,7 @@ import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import type { ProxyService } from '../upstream/service.js';
 import { BlobCache } from './blob-cache.js';
 import type { BlobStore } from './blob-store.js';
-import { CacheIndex, type IndexedEntry } from './lru-index.js';
+import { CacheIndex, type EntryIndex, type EntryKind, type EntryStore, type IndexedEntry, type IndexEvents } from './lru-index.js';
 import { ManifestCache } from './manifest-cache.js';
 import type { ManifestStore } from './manifest-store.js';
 import { CacheStats } from './stats.js';
@@ -23,24 +23,36 @@ export interface CacheStores {
   tags: TagStore;
 }
 
+/** Builds the index over the stores (this process's LRU by default; a cluster's shared one). */
+export type IndexFactory = (stores: Readonly<Record<EntryKind, EntryStore>>, sources: () => AsyncIterable<IndexedEntry>[], events: IndexEvents) => EntryIndex;
+
+export interface CachingOptions {
+  /** The clock tag freshness is judged by. */
+  now?: () => number;
+  index?: IndexFactory;
+}
+
 export class CachingService implements RegistryService<MirrorUpstream> {
   readonly stats = new CacheStats();
-  readonly index: CacheIndex;
+  readonly index: EntryIndex;
   private readonly blobs: BlobCache;
   private readonly manifests: ManifestCache;
 
-  constructor(readonly stores: CacheStores, private readonly upstream: ProxyService, source: BlobSource, config: Config, log: Logger, opts: { now?: () => number } = {}) {
+  constructor(readonly stores: CacheStores, private readonly upstream: ProxyService, source: BlobSource, config: Config, log: Logger, opts: CachingOptions = {}) {
     const { blobs, manifests, tags } = stores;
-    this.index = new CacheIndex({
+    const entryStores: Record<EntryKind, EntryStore> = {
       blob: blobs,
       manifest: manifests,
       tag: {
         delete: async (id) => { const ref = parseTagId(id); if (ref) await tags.delete(ref); },
         touch: async () => undefined,
       },
-    }, { maxSize: config.cache.maxSize, maxEntries: config.cache.maxEntries }, log, {
-      onEvict: (_kind, _id, size) => { this.stats.evictions++; this.stats.evictedBytes += size; },
-    });
+    };
+    const events: IndexEvents = { onEvict: (_kind, _id, size) => { this.stats.evictions++; this.stats.evictedBytes += size; } };
+    const limits = { maxSize: config.cache.maxSize, maxEntries: config.cache.maxEntries };
+    this.index = opts.index
+      ? opts.index(entryStores, () => this.listings(), events)
+      : new CacheIndex(entryStores, limits, log, events);
     this.blobs = new BlobCache(blobs, this.index, upstream, source, this.stats, log, { fillTimeoutMs: config.cache.fillTimeoutMs });
     this.manifests = new ManifestCache({
       manifests, tags, index: this.index, upstream, stats: this.stats, log, policies: policiesOf(config), now: opts.now ?? Date.now,
@@ -50,12 +62,18 @@ export class CachingService implements RegistryService<MirrorUpstream> {
   /** Removes crash leftovers and rebuilds the index from every store. */
   async init(): Promise<{ recovered: number; entries: number; bytes: number }> {
     const recovered = await this.stores.blobs.recover();
-    const { entries, bytes } = await this.index.load([blobEntries(this.stores.blobs), this.stores.manifests.list(), tagEntries(this.stores.tags)]);
+    const { entries, bytes } = await this.index.load(this.listings());
     return { recovered, entries, bytes };
   }
 
-  close(): Promise<void> {
-    return this.blobs.close();
+  /** Fresh listings of every store, as index entries. */
+  private listings(): AsyncIterable<IndexedEntry>[] {
+    return [blobEntries(this.stores.blobs), this.stores.manifests.list(), tagEntries(this.stores.tags)];
+  }
+
+  async close(): Promise<void> {
+    this.index.close?.();
+    await this.blobs.close();
   }
 
   /** Clients waiting for a manifest from upstream. */

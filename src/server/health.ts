@@ -14,9 +14,12 @@ export interface ReadinessSources {
   cacheDir: string;
   /** Every configured mirror with the health of its endpoints. */
   mirrors(): { registry: string; endpoints: { name: string; isDown: boolean }[] }[];
+  /** More checks by name (the object store, the cluster's Redis). */
+  more?: () => Promise<Record<string, Check>>;
 }
 
-export interface Check { ok: boolean; detail?: string }
+/** `degraded`: working, with less than it should (still ok, so the replica stays in its Service). */
+export interface Check { ok: boolean; degraded?: boolean; detail?: string }
 
 export interface Readiness {
   ready: boolean;
@@ -24,6 +27,7 @@ export interface Readiness {
     config: Check;
     cache: Check;
     mirrors: Record<string, Check & { endpoints: Record<string, 'up' | 'down'> }>;
+    [more: string]: Check | Record<string, Check>;
   };
 }
 
@@ -39,8 +43,9 @@ export async function readiness(src: ReadinessSources): Promise<Readiness> {
     };
   }
   const config = { ok: true, detail: src.configSource };
-  const ready = config.ok && cache.ok && Object.values(mirrors).every((m) => m.ok);
-  return { ready, checks: { config, cache, mirrors } };
+  const more = (await src.more?.()) ?? {};
+  const ready = config.ok && cache.ok && Object.values(mirrors).every((m) => m.ok) && Object.values(more).every((c) => c.ok);
+  return { ready, checks: { config, cache, mirrors, ...more } };
 }
 
 /** Writes and removes a probe file: catches a read-only mount or a full disk, which a permission check does not. */

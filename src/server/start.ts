@@ -15,7 +15,8 @@ import { buildApp } from './app.js';
 import { authPlugin } from './auth.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type ProxyMetrics } from './metrics.js';
-import { healthPlugin } from './health.js';
+import { openCluster, type ClusterParts } from './cluster.js';
+import { healthPlugin, type Check } from './health.js';
 import { startAdminSocket } from './admin-socket.js';
 import { RecentPulls, type StatusSource } from './status-data.js';
 import { statusPlugin } from './status-page.js';
@@ -31,6 +32,8 @@ export interface RunningProxy {
    * Stops accepting at once, lets in-flight responses run for up to `graceMs` (0 by default; `endGrace` cuts it
    * short), then aborts running fills (their temp files are removed) and closes what is still open.
    */
+  /** Present with `cluster:` in the config. */
+  cluster?: ClusterParts;
   close(opts?: { graceMs?: number; endGrace?: AbortSignal }): Promise<{ fillsAborted: number; connectionsCut: number }>;
 }
 
@@ -64,8 +67,9 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const upstreams = new Upstreams(config, logger, via, { events: opts.now ? { now: opts.now } : {}, ...(opts.network ? { network: opts.network } : {}) });
   const proxy = new ProxyService(config.upstream.failureStatus);
   const blobSource = new UpstreamBlobSource(config.upstream.failureStatus);
-  const { stores, summary: storeSummary, close: closeStore } = await openCacheStores(config, logger);
-  const service = new CachingService(stores, proxy, blobSource, config, logger, opts.now ? { now: opts.now } : {});
+  const { stores, summary: storeSummary, close: closeStore, unreachable: storeUnreachable } = await openCacheStores(config, logger);
+  const cluster = config.cluster ? await openCluster({ ...config, cluster: config.cluster }, logger) : undefined;
+  const service = new CachingService(stores, proxy, blobSource, config, logger, { ...(opts.now ? { now: opts.now } : {}), ...(cluster ? { index: cluster.index } : {}) });
   const cacheState = await service.init();
   logger.info({ dir: config.cache.dir, store: storeSummary, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
   const metrics = createMetrics({
@@ -82,6 +86,16 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       const mirror = upstreams.resolve(registry);
       return mirror ? [{ registry, endpoints: mirror.endpoints.map((e) => ({ name: e.client.name, isDown: e.health.isDown })) }] : [];
     }),
+    more: async () => {
+      const checks: Record<string, Check> = {};
+      // Misses still pass through to upstream while the object store is away: degraded, not unready.
+      if (storeUnreachable) {
+        const why = await storeUnreachable();
+        checks.store = why ? { ok: true, degraded: true, detail: why } : { ok: true, detail: String(storeSummary.type) };
+      }
+      if (cluster) checks.cluster = cluster.readiness();
+      return checks;
+    },
   });
   const pulls = new RecentPulls(50);
   const status = statusPlugin(statusSource(config, upstreams, service, metrics, pulls), pulls);
@@ -104,7 +118,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const admin = await startAdminSocket(config.cache.dir, service, { tagTtlMs: config.cache.tagTtlMs, now: opts.now ?? Date.now }, logger);
   logger.info({ url, mirrors: upstreams.configured(), defaultRegistry: config.defaultRegistry }, 'ocimirror listening');
   return {
-    app, url, port, upstreams, logger, service,
+    app, url, port, upstreams, logger, service, ...(cluster ? { cluster } : {}),
     async close({ graceMs = 0, endGrace } = {}) {
       const closing = app.close();
       await graceOver(closing, graceMs, endGrace);
@@ -115,6 +129,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       app.server.closeAllConnections();
       await closing;
       await upstreams.close();
+      await cluster?.close();
       closeStore();
       return { fillsAborted, connectionsCut };
     },

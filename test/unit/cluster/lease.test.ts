@@ -5,6 +5,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Leases, type Acquired, type Lease } from '../../../src/cluster/lease.js';
 import { RedisLink } from '../../../src/cluster/redis-link.js';
+import { eventually } from '../../helpers/eventually.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
 
 let redis: RedisServer;
@@ -36,16 +37,6 @@ function leaseOf(a: Acquired): Lease {
   return a.lease;
 }
 
-/** Polls `fn` until it returns a value, for at most `ms`: waiting for a positive signal, never a fixed sleep. */
-async function eventually<T>(fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`no result within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('Leases on redis-server', () => {
   it('one replica wins; the others learn who holds it (its advertiseUrl) and for how long', async () => {
