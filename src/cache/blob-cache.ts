@@ -1,23 +1,34 @@
 // Blobs: warm from the store, cold through one shared BlobFill per digest. HEAD on a cold blob asks upstream
 // with HEAD — no download. What to answer (head, full, partial, unsatisfiable) is planRange's decision, made
-// once the size is known, the same way for warm and cold blobs.
+// once the size is known, the same way for warm and cold blobs. In a cluster, a miss is filled by one replica
+// for all (shared-fills.ts); the others stream it from that replica. An object store that cannot be reached
+// makes a known blob a 503 and an unknown one a miss, fetched from upstream and served uncached.
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { planLength, planRange } from '../oci/range.js';
+import { OciError } from '../oci/errors.js';
+import { planLength, planRange, rangeHeader, type ByteRange } from '../oci/range.js';
 import type { BlobRequest, BlobResult } from '../oci/service.js';
 import type { BlobSource } from '../upstream/blob-source.js';
 import type { MirrorUpstream } from '../upstream/fallthrough.js';
 import type { ProxyService } from '../upstream/service.js';
-import type { BlobStore } from './blob-store.js';
+import { StoreUnavailableError, type BlobStore } from './blob-store.js';
 import { BlobFill, type FillProgress } from './fill.js';
 import { FillReader } from './fill-reader.js';
 import type { EntryIndex } from './lru-index.js';
+import type { SharedFills } from './shared-fills.js';
 import type { CacheStats } from './stats.js';
 
 type Request = BlobRequest<MirrorUpstream>;
+/** How long a redirect's signed URL works: enough for the client to start its GET, short enough to leak little. */
+const REDIRECT_SECONDS = 300;
+type Answer = BlobResult & { cache: 'hit' | 'miss' | 'joined' };
+/** What this replica does about a miss: run or join a fill here, follow another replica's, or read the store. */
+type Decision = { fill: BlobFill } | { owner: string } | { stored: number };
 
 export class BlobCache {
   private readonly fills = new Map<string, BlobFill>();
+  private readonly deciding = new Map<string, Promise<Decision>>();
+  private storeDown = false;
 
   constructor(
     private readonly store: BlobStore,
@@ -26,7 +37,7 @@ export class BlobCache {
     private readonly source: BlobSource,
     private readonly stats: CacheStats,
     private readonly log: Logger,
-    private readonly opts: { fillTimeoutMs: number },
+    private readonly opts: { fillTimeoutMs: number; shared?: SharedFills; redirect?: boolean },
   ) {}
 
   /** Shutdown: no new retries, every running fill cancelled and its temp file removed. */
@@ -45,7 +56,7 @@ export class BlobCache {
     return [...this.fills].map(([digest, fill]) => ({ digest, ...fill.progress() }));
   }
 
-  async blob(req: Request): Promise<BlobResult & { cache: 'hit' | 'miss' | 'joined' }> {
+  async blob(req: Request): Promise<Answer> {
     const size = this.index.use('blob', req.digest) ?? (await this.learn(req.digest));
     if (size !== undefined) return this.fromStore(req, size);
     const running = this.fills.get(req.digest);
@@ -54,7 +65,13 @@ export class BlobCache {
       const head = await this.upstream.blobHead(req);
       return { ...head, cache: 'miss' };
     }
-    const fill = running ?? this.startFill(req);
+    if (running) return this.join(running, req, 'joined');
+    if (!this.opts.shared) return this.join(this.startFill(req), req, 'miss');
+    return this.missShared(req, this.opts.shared);
+  }
+
+  /** A client joins a fill running here (the owner's route for other replicas does too). */
+  private async join(fill: BlobFill, req: { digest: string; method: 'GET' | 'HEAD'; range?: ByteRange }, cache: 'miss' | 'joined'): Promise<Answer> {
     const release = fill.acquire();
     let total: number;
     try {
@@ -65,26 +82,111 @@ export class BlobCache {
     }
     this.stats.misses.blob++;
     const plan = planRange(req.method, req.range, total);
-    const base = { digest: req.digest, size: total, plan, endpoint: fill.endpoint ?? 'fill', attempts: fill.attempts, cache: running ? 'joined' as const : 'miss' as const };
+    const base = { digest: req.digest, size: total, plan, endpoint: fill.endpoint ?? 'fill', attempts: fill.attempts, cache };
     if (plan.kind !== 'full' && plan.kind !== 'partial') { release(); return base; }
     const reader = new FillReader(fill, plan.start, plan.end, release);
     countServed(reader, planLength(plan), () => reader.sent, (n) => { this.stats.bytesFromUpstream += n; });
     return { ...base, stream: reader };
   }
 
+  /** For another replica following this one: the fill of `digest` running here, or undefined. */
+  async followLocal(digest: string, range: ByteRange | undefined): Promise<Answer | undefined> {
+    const fill = this.fills.get(digest);
+    return fill ? this.join(fill, { digest, method: 'GET', ...(range ? { range } : {}) }, 'joined') : undefined;
+  }
+
+  /**
+   * A miss in a cluster: fill it here if this replica wins the lease, else stream it from the replica that did.
+   * An owner that finished is followed to the store; one that cannot be reached is waited for until its lease
+   * expires (it died: the next claim wins), and at worst past that the blob is fetched here anyway.
+   */
+  private async missShared(req: Request, shared: SharedFills): Promise<Answer> {
+    const giveUpAt = Date.now() + shared.leaseTtlMs + 5_000;
+    for (;;) {
+      req.signal?.throwIfAborted();
+      const decision = await this.decide(req, shared);
+      if ('fill' in decision) return this.join(decision.fill, req, 'miss');
+      if ('stored' in decision) return this.fromStore(req, decision.stored);
+      const answer = await shared.follow(decision.owner, req.digest, req.range && rangeHeader(req.range), req.signal);
+      if (answer.kind === 'fill') return this.fromPeer(req, answer, decision.owner);
+      const stored = await this.learn(req.digest);
+      if (stored !== undefined) return this.fromStore(req, stored);
+      if (Date.now() > giveUpAt) {
+        this.log.warn({ digest: req.digest, owner: decision.owner, reason: answer.kind === 'unreachable' ? answer.reason : 'no fill there' }, 'the replica owning this fill does not answer; fetching the blob here');
+        return this.join(this.fills.get(req.digest) ?? this.startFill(req), req, 'miss');
+      }
+      // The owner is gone (or done and releasing): ask again shortly.
+      await pause(answer.kind === 'unreachable' ? 500 : 100, req.signal);
+    }
+  }
+
+  /** One claim per digest at a time on this replica: concurrent local misses share its outcome. */
+  private decide(req: Request, shared: SharedFills): Promise<Decision> {
+    const running = this.fills.get(req.digest);
+    if (running) return Promise.resolve({ fill: running });
+    let pending = this.deciding.get(req.digest);
+    if (!pending) {
+      pending = this.claim(req, shared).finally(() => this.deciding.delete(req.digest));
+      this.deciding.set(req.digest, pending);
+    }
+    return pending;
+  }
+
+  private async claim(req: Request, shared: SharedFills): Promise<Decision> {
+    const claim = await shared.claim(req.digest);
+    if (claim.kind === 'follow') {
+      // Once per blob and replica (concurrent misses here share this claim).
+      this.log.info({ digest: req.digest, owner: claim.owner }, 'another replica is filling this blob; streaming it from there');
+      return { owner: claim.owner };
+    }
+    const running = this.fills.get(req.digest);
+    if (claim.kind === 'self') {
+      // Our own earlier fill (finished, its release still on the way) or a lease we never knew we took.
+      if (running) return { fill: running };
+      const stored = await this.learn(req.digest);
+      return stored !== undefined ? { stored } : { fill: this.startFill(req) };
+    }
+    if (running) { claim.release(); return { fill: running }; }
+    return { fill: this.startFill(req, undefined, false, claim.release) };
+  }
+
+  /** The bytes as the owning replica streams them; its plan of the same Range is ours. */
+  private fromPeer(req: Request, answer: Extract<Awaited<ReturnType<SharedFills['follow']>>, { kind: 'fill' }>, owner: string): Answer {
+    const plan = planRange(req.method, req.range, answer.size);
+    const base = { digest: req.digest, size: answer.size, plan, endpoint: `replica ${owner}`, cache: 'joined' as const };
+    this.stats.misses.blob++;
+    if (plan.kind !== 'full' && plan.kind !== 'partial') { answer.body.destroy(); return base; }
+    if (answer.status !== (plan.kind === 'full' ? 200 : 206)) {
+      answer.body.destroy();
+      throw new OciError('UNAVAILABLE', { owner, status: answer.status }, { message: 'the replica filling this blob answered unexpectedly; retry' });
+    }
+    countServed(answer.body, planLength(plan), () => 0, (n) => { this.stats.bytesFromReplicas += n; });
+    return { ...base, stream: answer.body };
+  }
+
   /** A blob the index does not know may have been stored by another process (ocimirror import): the store decides. */
   private async learn(digest: string): Promise<number | undefined> {
-    const stored = await this.store.stat(digest);
+    let stored;
+    try {
+      stored = await this.store.stat(digest);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      if (!this.storeDown) this.log.error({ err: err.message }, 'the object store cannot be reached; misses are fetched from upstream and served uncached, cached blobs answer 503');
+      this.storeDown = true;
+      return undefined;
+    }
+    this.storeDown = false;
     if (!stored) return undefined;
     this.index.add('blob', digest, stored.size);
     return stored.size;
   }
 
-  private async fromStore(req: Request, size: number): Promise<BlobResult & { cache: 'hit' }> {
+  private async fromStore(req: Request, size: number): Promise<Answer> {
     this.stats.hits.blob++;
     const plan = planRange(req.method, req.range, size);
     const base = { digest: req.digest, size, plan, endpoint: 'cache', cache: 'hit' as const };
     if (plan.kind !== 'full' && plan.kind !== 'partial') return base;
+    if (this.opts.redirect && this.store.presign) return this.redirect(req, base, this.store.presign.bind(this.store));
     const length = planLength(plan);
     const unpin = this.index.pin('blob', req.digest);
     try {
@@ -97,13 +199,33 @@ export class BlobCache {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         // Deleted behind our back (manual clean-up): forget it and fetch again.
         this.index.forget('blob', req.digest);
-        return this.blob(req) as Promise<BlobResult & { cache: 'hit' }>;
+        return this.blob(req);
+      }
+      if (err instanceof StoreUnavailableError) {
+        throw new OciError('UNAVAILABLE', { digest: req.digest }, { message: 'the cache cannot reach its object store; retry, or pull from another mirror', cause: err });
       }
       throw err;
     }
   }
 
-  private startFill(req: Request, exclude?: BlobFill['retryExclude'], isRetry = false): BlobFill {
+  /** A warm GET answered with a 307 to the store; checked first, so nobody is sent to a blob evicted elsewhere. */
+  private async redirect(req: Request, base: BlobResult & { cache: 'hit' }, presign: (digest: string, seconds: number) => Promise<string>): Promise<Answer> {
+    let present;
+    try {
+      present = await this.store.stat(req.digest);
+    } catch (err) {
+      throw new OciError('UNAVAILABLE', { digest: req.digest }, { message: 'the cache cannot reach its object store; retry, or pull from another mirror', cause: err });
+    }
+    if (!present) {
+      this.index.forget('blob', req.digest);
+      return this.blob(req);
+    }
+    this.stats.redirects++;
+    return { ...base, redirect: await presign(req.digest, REDIRECT_SECONDS) };
+  }
+
+  /** `release` (the fill lease in a cluster) is called once the fill and any retry of it have ended. */
+  private startFill(req: Request, exclude?: BlobFill['retryExclude'], isRetry = false, release: () => void = () => undefined): BlobFill {
     const { digest, registry, repo, mirror } = req;
     const fill = new BlobFill({
       digest, repo, mirror, source: this.source, store: this.store, log: this.log, fillTimeoutMs: this.opts.fillTimeoutMs,
@@ -114,6 +236,7 @@ export class BlobCache {
     fill.once('done', () => {
       this.fills.delete(digest);
       if (fill.stored) this.index.add('blob', digest, fill.stored.size);
+      release();
     });
     fill.once('failed', () => {
       this.fills.delete(digest);
@@ -121,8 +244,10 @@ export class BlobCache {
       this.log.warn({ digest, registry, repo, error: fill.error?.message }, 'blob fill failed; nothing cached');
       // A corrupt transfer is retried once on the next endpoint, so the next client gets good bytes.
       if (fill.retryExclude && !isRetry && !this.closed && !this.fills.has(digest)) {
-        const retry = this.startFill(req, fill.retryExclude, true);
+        const retry = this.startFill(req, fill.retryExclude, true, release);
         retry.on('failed', () => undefined);
+      } else {
+        release();
       }
     });
     return fill.start();
@@ -139,4 +264,12 @@ function countServed(stream: Readable, length: number, partial: () => number, ad
   let counted = false;
   stream.once('end', () => { counted = true; add(length); });
   stream.once('close', () => { if (!counted) add(partial()); });
+}
+
+/** Waits `ms`, or less if the client went away. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
 }

@@ -42,6 +42,8 @@ export interface BlobStore {
   list(): AsyncIterable<StoredBlob>;
   /** Removes leftovers of interrupted writes (after a crash). Returns how many were removed. */
   recover(): Promise<number>;
+  /** A URL clients can GET the committed blob from directly for `seconds` (stores that can sign one: S3). */
+  presign?(digest: string, seconds: number): Promise<string>;
 }
 
 export class DigestMismatchError extends Error {

@@ -108,7 +108,7 @@ export class BlobFill extends EventEmitter {
 
   private finish(state: 'done' | 'failed'): void {
     // An upstream that sent no Content-Length: clients waited for the whole blob, which now has a size.
-    if (state === 'done' && this.size === undefined && this.stored) this.size = this.stored.size;
+    if (state === 'done' && this.size === undefined) this.size = this.stored?.size ?? this.written;
     this.state = state;
     this.resolveReady();
     this.emit('progress');
@@ -116,7 +116,8 @@ export class BlobFill extends EventEmitter {
     if (this.readers === 0) void this.writer?.close();
   }
 
-  private async run(): Promise<StoredBlob> {
+  /** The stored blob, or undefined when verified bytes could not be stored: the clients still get them. */
+  private async run(): Promise<StoredBlob | undefined> {
     const { digest, mirror, repo, exclude, source, store } = this.opts;
     const transfer = source.transfer({ mirror, repo, digest, signal: this.abort.signal, ...(exclude ? { exclude } : {}) });
     this.transfer = transfer;
@@ -145,7 +146,12 @@ export class BlobFill extends EventEmitter {
       // Verified: clients may take the last byte now; making it durable (fsync, rename) happens behind them.
       this.verified = true;
       this.emit('progress');
-      return await writer.commit(this.size);
+      try {
+        return await writer.commit(this.size);
+      } catch (err) {
+        this.opts.log.error({ digest, err: (err as Error).message }, 'could not store a verified blob; served uncached');
+        return undefined;
+      }
     }
   }
 

@@ -9,6 +9,7 @@ import {
   AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
   ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { algorithmOf, digestOf } from '../oci/digest.js';
 import { isDigest } from '../oci/names.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
@@ -100,6 +101,11 @@ export class S3BlobStore implements BlobStore {
       throw err;
     }
     return countingStream(body);
+  }
+
+  /** Signed locally (no request to S3): SigV4 query parameters, good for `seconds`. */
+  presign(digest: string, seconds: number): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(digest) }), { expiresIn: seconds });
   }
 
   async readAll(digest: string): Promise<Buffer | undefined> {

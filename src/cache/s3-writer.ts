@@ -57,18 +57,17 @@ export class S3BlobWriter implements BlobWriter {
     this.hash.update(chunk);
     await writeFully(this.handle, chunk, this.position);
     this.position += chunk.length;
-    while (this.position - this.queuedTo >= this.t.partSize) {
+    // Once S3 failed, bytes still go to the spill file: the fill serves its clients from there, uncached.
+    while (!this.failure && this.position - this.queuedTo >= this.t.partSize) {
       // Backpressure: the caller waits while the store is slower than its upstream.
       while (this.inflight.size >= this.t.partConcurrency) await Promise.race(this.inflight);
       const release = await this.t.slots.take();
-      if (this.failure || this.state !== 'writing') release();
-      this.assertWriting();
+      if (this.failure || this.state !== 'writing') { release(); break; }
       this.queuePart(this.t.partSize, release);
     }
   }
 
   private assertWriting(): void {
-    if (this.failure) throw this.failure;
     if (this.state !== 'writing') throw new Error(`cannot write to a blob writer that is ${this.state}`);
   }
 
@@ -97,10 +96,12 @@ export class S3BlobWriter implements BlobWriter {
   private async finish(expectedSize?: number): Promise<StoredBlob> {
     await this.verify(expectedSize);
     try {
+      if (this.failure) throw this.failure;
       if (this.upload === undefined) await this.putWhole();
       else await this.completeUpload();
     } catch (err) {
-      await this.abort();
+      // Nothing becomes visible; the spill file stays readable for the fill's clients until close().
+      await this.dropUpload();
       throw err;
     }
     this.state = 'committed';
@@ -171,16 +172,22 @@ export class S3BlobWriter implements BlobWriter {
   async abort(): Promise<void> {
     if (this.state === 'committed' || this.state === 'aborted') return;
     this.state = 'aborted';
+    await this.dropUpload();
+    await this.handle.close().catch(() => undefined);
+    await rm(this.t.spillPath, { force: true });
+  }
+
+  /** Aborts the multipart upload (if any) once its parts settled; an upload S3 would not abort stays written down. */
+  private async dropUpload(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
-    let uploadGone = true;
     const uploadId = await this.upload?.catch(() => undefined);
+    this.upload = undefined;
+    let uploadGone = true;
     if (uploadId) {
       uploadGone = await this.t.client.send(new AbortMultipartUploadCommand({ Bucket: this.t.bucket, Key: this.t.key, UploadId: uploadId }))
         .then(() => true, (err: unknown) => isNotFound(err));
     }
-    await this.handle.close().catch(() => undefined);
-    await rm(this.t.spillPath, { force: true });
-    // An upload S3 did not let us abort stays written down: recover() tries again.
+    // recover() tries again with what is written down.
     if (uploadGone) await rm(this.t.spillPath + UPLOAD_ID_SUFFIX, { force: true });
   }
 

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { policiesOf } from '../config/policies.js';
 import type { Config } from '../config/schema.js';
+import type { ByteRange } from '../oci/range.js';
 import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult, RegistryService } from '../oci/service.js';
 import type { BlobSource } from '../upstream/blob-source.js';
 import type { MirrorUpstream } from '../upstream/fallthrough.js';
@@ -12,6 +13,7 @@ import { BlobCache } from './blob-cache.js';
 import type { BlobStore } from './blob-store.js';
 import { CacheIndex, type EntryIndex, type EntryKind, type EntryStore, type IndexedEntry, type IndexEvents } from './lru-index.js';
 import { ManifestCache } from './manifest-cache.js';
+import type { SharedFills } from './shared-fills.js';
 import type { ManifestStore } from './manifest-store.js';
 import { CacheStats } from './stats.js';
 import { parseTagId, type TagStore } from './tag-store.js';
@@ -30,6 +32,8 @@ export interface CachingOptions {
   /** The clock tag freshness is judged by. */
   now?: () => number;
   index?: IndexFactory;
+  /** Cross-replica single-flight of fills (a cluster). */
+  shared?: SharedFills;
 }
 
 export class CachingService implements RegistryService<MirrorUpstream> {
@@ -53,7 +57,7 @@ export class CachingService implements RegistryService<MirrorUpstream> {
     this.index = opts.index
       ? opts.index(entryStores, () => this.listings(), events)
       : new CacheIndex(entryStores, limits, log, events);
-    this.blobs = new BlobCache(blobs, this.index, upstream, source, this.stats, log, { fillTimeoutMs: config.cache.fillTimeoutMs });
+    this.blobs = new BlobCache(blobs, this.index, upstream, source, this.stats, log, { fillTimeoutMs: config.cache.fillTimeoutMs, ...(opts.shared ? { shared: opts.shared } : {}), redirect: config.cache.store.type === 's3' && config.cache.store.redirect });
     this.manifests = new ManifestCache({
       manifests, tags, index: this.index, upstream, stats: this.stats, log, policies: policiesOf(config), now: opts.now ?? Date.now,
     });
@@ -92,6 +96,11 @@ export class CachingService implements RegistryService<MirrorUpstream> {
 
   manifest(req: ManifestRequest<MirrorUpstream>): Promise<ManifestResult> {
     return this.manifests.manifest(req);
+  }
+
+  /** A fill of `digest` running here, for another replica of the cluster to follow; undefined when none runs. */
+  followFill(digest: string, range: ByteRange | undefined): Promise<BlobResult | undefined> {
+    return this.blobs.followLocal(digest, range);
   }
 
   blob(req: BlobRequest<MirrorUpstream>): Promise<BlobResult> {

@@ -6,6 +6,10 @@ export class CacheStats {
   misses = { blob: 0, manifest: 0 };
   bytesFromCache = 0;
   bytesFromUpstream = 0;
+  /** Bytes streamed from another replica's fill (a cluster's cross-replica single-flight). */
+  bytesFromReplicas = 0;
+  /** Warm blob GETs answered with a 307 to the object store (cache.store.redirect). */
+  redirects = 0;
   evictions = 0;
   evictedBytes = 0;
   fillsStarted = 0;

@@ -5,7 +5,7 @@ import type { Node, Pair } from 'yaml';
 import type { ClusterConfig, StoreConfig } from './schema.js';
 import type { Walker } from './validate.js';
 
-const STORE_KEYS = ['type', 'endpoint', 'region', 'bucket', 'prefix', 'forcePathStyle', 'accessKeyId', 'secretAccessKey'];
+const STORE_KEYS = ['type', 'endpoint', 'region', 'bucket', 'prefix', 'forcePathStyle', 'accessKeyId', 'secretAccessKey', 'redirect'];
 const CLUSTER_KEYS = ['redis', 'advertiseUrl'];
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const PREFIX = /^([A-Za-z0-9!_.*'()-]+\/?)*$/;
@@ -38,6 +38,7 @@ export function readStore(w: Walker, node: Node | null | undefined, env: Env): S
   if (!PREFIX.test(prefix)) w.fail(at('prefix'), 'cache.store.prefix', `expected a key prefix like "ocimirror/" (no leading slash, no empty segments), got ${JSON.stringify(prefix)}`);
   // S3-compatible stores (RGW, MinIO) behind an endpoint want path-style; AWS itself wants virtual-hosted.
   const forcePathStyle = f.has('forcePathStyle') ? (w.bool(at('forcePathStyle'), 'cache.store.forcePathStyle') ?? false) : endpoint !== undefined;
+  const redirect = f.has('redirect') ? (w.bool(at('redirect'), 'cache.store.redirect') ?? false) : false;
   const accessKeyId = secret(w, at('accessKeyId'), f.has('accessKeyId'), 'cache.store.accessKeyId');
   const secretAccessKey = secret(w, at('secretAccessKey'), f.has('secretAccessKey'), 'cache.store.secretAccessKey');
   // Neither in the file: the SDK's default chain (AWS_* variables with a session token, web identity, instance role).
@@ -50,7 +51,7 @@ export function readStore(w: Walker, node: Node | null | undefined, env: Env): S
     w.fail(node, 'cache.store', `expected accessKeyId and secretAccessKey together; ${missing} is missing`);
   }
   return {
-    type: 's3', region, bucket: bucket ?? '', prefix, forcePathStyle, ...(endpoint !== undefined ? { endpoint } : {}),
+    type: 's3', region, bucket: bucket ?? '', prefix, forcePathStyle, redirect, ...(endpoint !== undefined ? { endpoint } : {}),
     ...(keys.accessKeyId && keys.secretAccessKey ? { accessKeyId: keys.accessKeyId, secretAccessKey: keys.secretAccessKey } : {}),
   };
 }
@@ -72,8 +73,13 @@ export function readCluster(w: Walker, node: Node | null | undefined, present: b
     w.fail(at('advertiseUrl') ?? node, 'cluster.advertiseUrl', `expected http(s)://host[:port] without a path that other replicas can reach, got ${JSON.stringify(advertiseUrl)}`);
   }
   if (store.type !== 's3') w.fail(node, 'cluster', 'expected cache.store.type s3 with cluster (replicas share one bucket)');
-  if (redis === undefined || advertiseUrl === undefined) return undefined;
-  return { redis, advertiseUrl: advertiseUrl.replace(/\/$/, '') };
+  // Signs requests between replicas; only from the environment, so it is never in a file or a ConfigMap.
+  const secret = env.OCIMIRROR_CLUSTER_SECRET;
+  if (secret === undefined || secret.length < 32) {
+    w.fail(node, 'cluster', `expected OCIMIRROR_CLUSTER_SECRET in the environment (the same random string of at least 32 characters on every replica), got ${secret === undefined ? 'none' : `${secret.length} characters`}`);
+  }
+  if (redis === undefined || advertiseUrl === undefined || secret === undefined || secret.length < 32) return undefined;
+  return { redis, advertiseUrl: advertiseUrl.replace(/\/$/, ''), secret };
 }
 
 function secret(w: Walker, node: Node | null | undefined, present: boolean, path: string): string | undefined {

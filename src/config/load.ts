@@ -31,7 +31,7 @@ export interface LoadOptions {
   listen?: string;
   /** false: do not require TLS files to exist (generating node configs on a workstation). */
   checkFiles?: boolean;
-  /** Where AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, REDIS_URL and OCIMIRROR_ADVERTISE_URL come from (process.env). */
+  /** Where AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, REDIS_URL, OCIMIRROR_ADVERTISE_URL and OCIMIRROR_CLUSTER_SECRET come from (process.env). */
   env?: Readonly<Record<string, string | undefined>>;
 }
 

@@ -55,6 +55,8 @@ export interface S3StoreConfig {
   /** "" or a key prefix. */
   readonly prefix: string;
   readonly forcePathStyle: boolean;
+  /** Answer warm blob GETs with a 307 to a short-lived presigned URL: bytes flow from the store, not through Node. */
+  readonly redirect: boolean;
   /** Both or neither; neither means the SDK's default credential chain. */
   readonly accessKeyId?: string;
   readonly secretAccessKey?: string;
@@ -66,6 +68,8 @@ export interface ClusterConfig {
   readonly redis: string;
   /** How the other replicas reach this one. */
   readonly advertiseUrl: string;
+  /** OCIMIRROR_CLUSTER_SECRET: signs requests between replicas (never logged). */
+  readonly secret: string;
 }
 
 /** Server-side connection limits (security: no client can hold connections or sockets open for free). */

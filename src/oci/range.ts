@@ -46,3 +46,9 @@ export function parseRange(header: string | undefined): ByteRange | undefined {
   if (b !== '' && Number(b) < start) return undefined;
   return b === '' ? { start } : { start, end: Number(b) };
 }
+
+/** The Range header that parseRange reads back as `range` (forwarding a client's range). */
+export function rangeHeader(range: ByteRange): string {
+  if (range.suffix !== undefined) return `bytes=-${range.suffix}`;
+  return `bytes=${range.start}-${range.end ?? ''}`;
+}

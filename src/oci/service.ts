@@ -54,6 +54,8 @@ export interface BlobResult extends Provenance {
   plan: RangePlan;
   /** Present for full and partial plans; emits exactly the plan's bytes. Errors mid-way mean: abort the client. */
   stream?: Readable;
+  /** Instead of bytes: a short-lived URL the client fetches them from (307), with its Range. */
+  redirect?: string;
 }
 
 export interface ListRequest<M = unknown> extends Target<M> {

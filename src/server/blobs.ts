@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OciError } from '../oci/errors.js';
 import { checkDigest } from '../oci/names.js';
 import { parseRange, planLength } from '../oci/range.js';
-import type { RegistryService } from '../oci/service.js';
+import type { BlobResult, RegistryService } from '../oci/service.js';
 import { record } from './context.js';
 import { targetOf, type Route } from './routing.js';
 
@@ -13,12 +13,19 @@ export async function serveBlob<M>(service: RegistryService<M>, req: FastifyRequ
   const range = method === 'GET' ? parseRange(req.headers.range) : undefined;
   const result = await service.blob({ ...targetOf(route, req.clientGone), digest, method, ...(range ? { range } : {}) });
   record(req.ctx, result);
+  return replyWithBlob(req, reply, result);
+}
+
+/** Maps a blob result to 200, 206 or 416 with the blob's headers (the registry route, and replicas following a fill). */
+export function replyWithBlob(req: FastifyRequest, reply: FastifyReply, result: BlobResult): FastifyReply {
   reply
     .header('docker-content-digest', result.digest)
     .header('accept-ranges', 'bytes')
     .header('content-type', result.mediaType && result.mediaType !== 'application/json' ? result.mediaType : 'application/octet-stream')
     .header('etag', `"${result.digest}"`)
     .header('cache-control', 'max-age=31536000');
+  // The signed URL expires: the redirect itself must not be cached.
+  if (result.redirect) return reply.code(307).header('location', result.redirect).header('cache-control', 'no-store').send();
   const { plan } = result;
   switch (plan.kind) {
     case 'head':

@@ -10,12 +10,15 @@ import { RedisLink, redactUrl } from '../cluster/redis-link.js';
 import { ClusterEvictor } from '../cache/cluster-evictor.js';
 import { ClusterIndex, replicaName } from '../cache/cluster-index.js';
 import type { IndexFactory } from '../cache/service.js';
+import { SharedFills } from '../cache/shared-fills.js';
+import { PeerClient } from '../cluster/peer-client.js';
 import type { Check } from './health.js';
 
 export interface ClusterParts {
   link: RedisLink;
   leases: Leases;
   index: IndexFactory;
+  fills: SharedFills;
   /** The evictor, once the index exists (tests, shutdown). */
   evictor(): ClusterEvictor | undefined;
   readiness(): Check;
@@ -35,6 +38,8 @@ export async function openCluster(config: Config & { cluster: ClusterConfig }, l
   await link.whenUp(3000).catch(() => undefined);
   const leases = new Leases(link, { owner: config.cluster.advertiseUrl, keyPrefix });
   const ledger = new Ledger(link, { keyPrefix, replica: replicaName(), pinTtlMs: 30_000 });
+  const peers = new PeerClient(config.cluster.secret);
+  const fills = new SharedFills({ leases, peers, self: config.cluster.advertiseUrl, log });
   let evictor: ClusterEvictor | undefined;
   const limits = { maxSize: config.cache.maxSize, maxEntries: config.cache.maxEntries };
   const index: IndexFactory = (stores, sources, events) => {
@@ -44,7 +49,7 @@ export async function openCluster(config: Config & { cluster: ClusterConfig }, l
     return built;
   };
   return {
-    link, leases, index,
+    link, leases, index, fills,
     evictor: () => evictor,
     readiness: () => {
       const s = link.status();
@@ -54,7 +59,7 @@ export async function openCluster(config: Config & { cluster: ClusterConfig }, l
     },
     async close() {
       await evictor?.idle();
-      await link.close();
+      await Promise.all([link.close(), peers.close()]);
     },
   };
 }

@@ -6,7 +6,7 @@ export const REDACT_PATHS = [
   '*.password', '*.identity_token', '*.auth', 'configs.*.auth', 'config.configs.*.auth',
   // cache.store and cluster secrets (the Redis URL may carry a password): log them only through redactUrl.
   'secretAccessKey', '*.secretAccessKey', 'cache.store.secretAccessKey', 'config.cache.store.secretAccessKey',
-  'cluster.redis', 'config.cluster.redis',
+  'cluster.redis', 'config.cluster.redis', 'cluster.secret', 'config.cluster.secret',
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

@@ -16,6 +16,7 @@ import { authPlugin } from './auth.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type ProxyMetrics } from './metrics.js';
 import { openCluster, type ClusterParts } from './cluster.js';
+import { peerFillsPlugin } from './peer-fills.js';
 import { healthPlugin, type Check } from './health.js';
 import { startAdminSocket } from './admin-socket.js';
 import { RecentPulls, type StatusSource } from './status-data.js';
@@ -69,7 +70,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const blobSource = new UpstreamBlobSource(config.upstream.failureStatus);
   const { stores, summary: storeSummary, close: closeStore, unreachable: storeUnreachable } = await openCacheStores(config, logger);
   const cluster = config.cluster ? await openCluster({ ...config, cluster: config.cluster }, logger) : undefined;
-  const service = new CachingService(stores, proxy, blobSource, config, logger, { ...(opts.now ? { now: opts.now } : {}), ...(cluster ? { index: cluster.index } : {}) });
+  const service = new CachingService(stores, proxy, blobSource, config, logger, { ...(opts.now ? { now: opts.now } : {}), ...(cluster ? { index: cluster.index, shared: cluster.fills } : {}) });
   const cacheState = await service.init();
   logger.info({ dir: config.cache.dir, store: storeSummary, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
   const metrics = createMetrics({
@@ -106,7 +107,10 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
     via,
     routing: { defaultRegistry: config.defaultRegistry, resolve: (r) => upstreams.resolve(r), access: (r, repo) => policies.access(r, repo) },
     // Auth first among the plugins: an unauthenticated request is answered before anything else looks at it.
-    plugins: [...(config.server.auth ? [authPlugin(config.server.auth)] : []), metrics.plugin, health, status],
+    plugins: [
+      ...(config.server.auth ? [authPlugin(config.server.auth)] : []), metrics.plugin, health, status,
+      ...(config.cluster ? [peerFillsPlugin(service, config.cluster.secret)] : []),
+    ],
     limits: config.server.limits,
     ...(https ? { https } : {}),
   });

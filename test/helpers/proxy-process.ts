@@ -17,12 +17,12 @@ import { atProcessExit, makeTmpDir } from './tmp.js';
 export type ConfigDoc = Record<string, unknown>;
 
 /** The config document with listen and cache.dir set; refuses anything that could leave loopback. */
-function withCache(doc: ConfigDoc, cacheDir: string, listen: string): string {
+function withCache(doc: ConfigDoc, cacheDir: string, listen: string, env?: Record<string, string>): string {
   const copy = structuredClone(doc);
   copy.server = { ...(copy.server as ConfigDoc | undefined), listen };
   copy.cache = { ...(copy.cache as ConfigDoc | undefined), dir: cacheDir };
   const text = YAML.stringify(copy);
-  assertLoopbackConfig(parseConfig('proxy-process.yaml', text));
+  assertLoopbackConfig(parseConfig('proxy-process.yaml', text, env ? { env: { ...process.env, ...env } } : {}));
   return text;
 }
 
@@ -101,13 +101,16 @@ const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 /**
  * `ocimirror serve --config FILE` in a child process, from the sources (through tsx, a loader in the same process,
  * so the pid is the proxy's own and kill -9 hits it, not a wrapper). Resolves once it logs that it is listening.
+ * `doc` may depend on the URL the process will listen at (a cluster replica's advertiseUrl); `env` adds variables.
  */
-export async function startProxyProcess(doc: ConfigDoc, cacheDir: string): Promise<ProxyProcess> {
+export async function startProxyProcess(doc: ConfigDoc | ((url: string) => ConfigDoc), cacheDir: string, opts: { env?: Record<string, string> } = {}): Promise<ProxyProcess> {
   const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
   const configFile = join(makeTmpDir('ocimirror-proxy-process-'), 'ocimirror.yaml');
-  writeFileSync(configFile, withCache({ ...doc, log: { level: 'info' } }, cacheDir, `127.0.0.1:${port}`));
+  const resolved = typeof doc === 'function' ? doc(url) : doc;
+  writeFileSync(configFile, withCache({ ...resolved, log: { level: 'info' } }, cacheDir, `127.0.0.1:${port}`, opts.env));
   const script = `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(['serve', '--config', ${JSON.stringify(configFile)}]);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   children.add(child);
   const { sink, lines, onLine } = lineCollector();
   let stderr = '';
@@ -125,7 +128,7 @@ export async function startProxyProcess(doc: ConfigDoc, cacheDir: string): Promi
     await exited;
   };
   return {
-    cacheDir, url: `http://127.0.0.1:${port}`, pid: child.pid!,
+    cacheDir, url, pid: child.pid!,
     logs: () => lines.map((l) => JSON.parse(l) as LogLine),
     kill9: () => end('SIGKILL'),
     stop: () => end('SIGTERM'),

@@ -54,6 +54,11 @@ export type ProxyConfigInput = string | Record<string, unknown>;
  */
 export function assertLoopbackConfig(config: Config, opts: { guarded?: boolean } = {}): void {
   if (config.upstream.appendDefaultEndpoint) throw new Error('test proxy: appendDefaultEndpoint would add a registry\'s real endpoint');
+  const store = config.cache.store;
+  for (const [what, url] of [['cache.store.endpoint', store.type === 's3' ? store.endpoint : 'http://127.0.0.1'], ['cluster.redis', config.cluster?.redis], ['cluster.advertiseUrl', config.cluster?.advertiseUrl]] as const) {
+    if (url !== undefined && !isLocalhost(new URL(url).hostname)) throw new Error(`test proxy: ${what} ${url} is not on loopback`);
+  }
+  if (store.type === 's3' && store.endpoint === undefined) throw new Error('test proxy: an S3 store without endpoint would be AWS');
   for (const [registry, mirror] of Object.entries(config.mirrors)) {
     if (registry === '*' && opts.guarded) continue;
     if (registry === '*') throw new Error('test proxy: a "*" mirror would send unknown registries to their real endpoints');
@@ -65,14 +70,15 @@ export function assertLoopbackConfig(config: Config, opts: { guarded?: boolean }
   }
 }
 
-export async function startTestProxy(input: ProxyConfigInput, opts: { level?: string; clock?: TestClock; network?: TestNetworkOptions } = {}): Promise<TestProxy> {
+export async function startTestProxy(input: ProxyConfigInput, opts: { level?: string; clock?: TestClock; network?: TestNetworkOptions; env?: Record<string, string> } = {}): Promise<TestProxy> {
   const doc = (typeof input === 'string' ? (YAML.parse(input) as Record<string, unknown> | null) : structuredClone(input)) ?? {};
   const cacheDir = makeTmpDir('ocimirror-proxy-cache-');
   const server = (doc.server ?? {}) as Record<string, unknown>;
   doc.server = { ...server, listen: server.listen ?? '127.0.0.1:0' };
   const cache = (doc.cache ?? {}) as Record<string, unknown>;
   doc.cache = { ...cache, dir: cacheDir };
-  const config = parseConfig('test-proxy.yaml', YAML.stringify(doc));
+  const parseOpts = opts.env ? { env: { ...process.env, ...opts.env } } : {};
+  const config = parseConfig('test-proxy.yaml', YAML.stringify(doc), parseOpts);
   assertLoopbackConfig(config, { guarded: true });
   const network = testNetwork(opts.network);
 
@@ -100,7 +106,7 @@ export async function startTestProxy(input: ProxyConfigInput, opts: { level?: st
     warnings: (msg) => parsed().filter((l) => l.level === 40 && msg.test(l.msg)),
     async restart() {
       await proxy.close();
-      proxy = await start(parseConfig('test-proxy.yaml', YAML.stringify({ ...doc, server: { ...(doc.server as object), listen: `127.0.0.1:${port}` } })));
+      proxy = await start(parseConfig('test-proxy.yaml', YAML.stringify({ ...doc, server: { ...(doc.server as object), listen: `127.0.0.1:${port}` } }), parseOpts));
     },
     async close() {
       await proxy.close();

@@ -44,6 +44,8 @@ export interface CopyToOciOptions {
   srcTlsVerify?: boolean;
   srcCreds?: string;
   srcCertDir?: string;
+  /** `--preserve-digests`: keep the manifest as the registry sent it (skopeo would otherwise compress plain tar layers). */
+  preserveDigests?: boolean;
   timeoutMs?: number;
 }
 
@@ -55,6 +57,7 @@ export async function skopeoCopyToOci(src: string, ociDir: string, tag: string, 
   if (opts.all) args.push('--all');
   if (opts.srcCreds) args.push('--src-creds', opts.srcCreds);
   if (opts.srcCertDir) args.push('--src-cert-dir', opts.srcCertDir);
+  if (opts.preserveDigests) args.push('--preserve-digests');
   args.push(src, `oci:${ociDir}:${tag}`);
   await skopeo(args, { timeoutMs: opts.timeoutMs });
 }
