@@ -41,8 +41,9 @@ export class SharedFills {
     try {
       got = await this.o.leases.acquire(`fill:${digest}`, this.leaseTtlMs);
     } catch (err) {
-      if (!(err instanceof RedisUnavailableError)) throw err;
-      // The link logs the outage once; every miss meanwhile is filled here.
+      // The link logs an outage once; any other refusal (out of memory, a script error) is logged here. A miss is
+      // never failed for want of coordination: it is filled here.
+      if (!(err instanceof RedisUnavailableError)) this.o.log.warn({ digest, err: (err as Error).message }, 'Redis refused the fill lease; fetching on this replica alone');
       this.stats.solo++;
       return { kind: 'own', release: () => undefined };
     }

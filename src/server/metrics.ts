@@ -69,9 +69,11 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
   mirrorCounter(reg, 'ocimirror_cache_misses_total', 'Blob and manifest requests that needed an upstream (a blob joining a running fill counts too), by kind', ['kind'], (c) => {
     c.inc({ kind: 'blob' }, stats().misses.blob); c.inc({ kind: 'manifest' }, stats().misses.manifest);
   });
-  mirrorCounter(reg, 'ocimirror_blob_bytes_served_total', 'Blob bytes sent to clients, by source: cache (stored) or upstream (streamed from a fill)', ['source'], (c) => {
+  mirrorCounter(reg, 'ocimirror_blob_bytes_served_total', 'Blob bytes sent to clients, by source: cache (stored), upstream (streamed from a fill) or replica (streamed from another replica\'s fill)', ['source'], (c) => {
     c.inc({ source: 'cache' }, stats().bytesFromCache); c.inc({ source: 'upstream' }, stats().bytesFromUpstream);
+    if (stats().bytesFromReplicas > 0) c.inc({ source: 'replica' }, stats().bytesFromReplicas);
   });
+  mirrorCounter(reg, 'ocimirror_blob_redirects_total', 'Warm blob GETs answered with a 307 to the object store (cache.store.redirect)', [], (c) => c.inc(stats().redirects));
   mirrorCounter(reg, 'ocimirror_cache_evictions_total', 'Blobs, manifests and tag mappings evicted by cache.maxSize or cache.maxEntries', [], (c) => c.inc(stats().evictions));
   mirrorCounter(reg, 'ocimirror_cache_evicted_bytes_total', 'Bytes evicted by the size cap', [], (c) => c.inc(stats().evictedBytes));
   mirrorCounter(reg, 'ocimirror_cache_fills_started_total', 'Upstream blob fills started', [], (c) => c.inc(stats().fillsStarted));
