@@ -107,11 +107,14 @@ export class ClusterEvictor {
     this.o.onEvicted?.(member);
   }
 
-  private async reconcileIfDue(): Promise<void> {
-    const now = (this.o.now ?? Date.now)();
+  /** True when nobody has reconciled the ledger with the stores (Redis came back empty) or not for a while. */
+  async reconcileDue(): Promise<boolean> {
     const last = await this.o.ledger.reconciledAt();
-    if (last !== undefined && now - last < (this.o.reconcileEveryMs ?? 3_600_000)) return;
-    await this.reconcile(now);
+    return last === undefined || (this.o.now ?? Date.now)() - last >= (this.o.reconcileEveryMs ?? 3_600_000);
+  }
+
+  private async reconcileIfDue(): Promise<void> {
+    if (await this.reconcileDue()) await this.reconcile((this.o.now ?? Date.now)());
   }
 
   /** Counts what the stores hold and nobody counted, and forgets what the ledger counts but the stores lost. */

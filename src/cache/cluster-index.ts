@@ -63,6 +63,7 @@ export class ClusterIndex implements EntryIndex {
   /** Nothing to read at start-up: the ledger is shared, and an entry is learnt from its store on first use. */
   async load(_sources: AsyncIterable<IndexedEntry>[]): Promise<{ entries: number; bytes: number }> {
     await this.refresh();
+    if (await this.o.evictor.reconcileDue().catch(() => false)) this.o.evictor.wake();
     this.timer = setInterval(() => void this.tick(), this.o.tickMs ?? 10_000);
     this.timer.unref();
     return { ...this.totals };
@@ -169,7 +170,9 @@ export class ClusterIndex implements EntryIndex {
     // Renewed as a whole: a Redis that restarted empty gets this replica's pins back within one tick.
     await this.o.ledger.setPins([...this.pins.keys()]).catch(() => undefined);
     await this.refresh();
-    if (this.totals.bytes > this.maxSize || this.totals.entries > this.o.limits.maxEntries) this.o.evictor.wake();
+    // Also when the counts need rebuilding: a Redis that came back empty counts nothing, so never looks full.
+    const over = this.totals.bytes > this.maxSize || this.totals.entries > this.o.limits.maxEntries;
+    if (over || (await this.o.evictor.reconcileDue().catch(() => false))) this.o.evictor.wake();
   }
 
   private async flushTouches(): Promise<void> {

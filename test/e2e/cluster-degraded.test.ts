@@ -1,11 +1,12 @@
 // Replicas of a cluster (in this process) on a real Ceph RGW bucket and a real Redis, in front of a real
-// Distribution, when things go wrong or get full: cache.store.redirect sends containerd to the bucket with a 307
+// Distribution, when things go wrong or get full: the internal route refuses the unsigned; cache.store.redirect sends containerd to the bucket with a 307
 // (and it follows); Redis stopped mid-run leaves pulls working and /readyz saying so; cache.maxSize holds for the
 // bucket across replicas without deleting a blob another replica is reading; and with RGW stopped a cached blob
 // answers 503 at once while a miss is served from upstream, uncached. RGW stops last: it is not restarted.
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3StoreConfig } from '../../src/config/schema.js';
+import { PEER_AUTH_HEADER, signPeerRequest } from '../../src/cluster/peer-auth.js';
 import { clusterKeyPrefix } from '../../src/server/cluster.js';
 import { startClusterBackends, startReplicaInProcess, type ClusterBackends } from '../helpers/cluster.js';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
@@ -58,6 +59,18 @@ async function readyz(p: TestProxy): Promise<{ status: number; body: Record<stri
 }
 
 describe('a cluster when parts fail or fill up', () => {
+  it('the replicas\' internal route answers only requests signed with the cluster secret', async () => {
+    const r = await replica({ store: { prefix: 'auth/' } });
+    const path = `/_ocimirror/fills/sha256:${'a'.repeat(64)}`;
+    const signed = (secret: string) => ({ headers: { [PEER_AUTH_HEADER]: signPeerRequest(secret, 'GET', path) } });
+    expect((await fetchFrom(r.url, path)).status).toBe(401);
+    expect((await fetchFrom(r.url, path, signed('not-the-cluster-secret-but-long-enough'))).status).toBe(401);
+    // Signed: let in, and told that no fill of that blob runs there.
+    const ok = await fetchFrom(r.url, path, signed(backends.env.OCIMIRROR_CLUSTER_SECRET!));
+    expect({ status: ok.status, code: ociErrors(ok)[0]?.code }).toEqual({ status: 404, code: 'BLOB_UNKNOWN' });
+    expect(r.logText()).not.toContain(backends.env.OCIMIRROR_CLUSTER_SECRET);
+  });
+
   it('cache.store.redirect: warm blob GETs answer 307 to a presigned URL, and containerd follows it', async () => {
     const image = await pushed('library/redirected', buildImage({ format: 'oci', label: 'redirect' }));
     const r = await replica({ store: { redirect: true, prefix: 'redirect/' } });

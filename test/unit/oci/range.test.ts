@@ -1,7 +1,7 @@
 // Blob ranges: the Range header parsed once, and one planner deciding head | full | partial | unsatisfiable from
 // method, range and size, for warm and cold blobs alike.
 import { describe, expect, it } from 'vitest';
-import { parseRange, planLength, planRange, type ByteRange, type RangePlan } from '../../../src/oci/range.js';
+import { parseRange, planLength, planRange, rangeHeader, type ByteRange, type RangePlan } from '../../../src/oci/range.js';
 
 describe('parseRange', () => {
   it.each([
@@ -47,5 +47,15 @@ describe('planRange', () => {
   it('a full or partial plan sends end - start + 1 bytes; an empty blob sends none', () => {
     expect(planLength({ start: 900, end: 999 })).toBe(100);
     expect(planLength({ start: 0, end: -1 })).toBe(0);
+  });
+});
+
+describe('rangeHeader', () => {
+  it('writes the header parseRange reads back as the same range (a replica forwarding a client\'s Range)', () => {
+    for (const header of ['bytes=0-0', 'bytes=5-', 'bytes=10-19', 'bytes=-7']) {
+      const range = parseRange(header)!;
+      expect(rangeHeader(range)).toBe(header);
+      expect(parseRange(rangeHeader(range))).toEqual(range);
+    }
   });
 });
