@@ -135,6 +135,24 @@ describe('ClusterIndex on redis-server', () => {
     expect(await a.ledger.totals()).toEqual({ bytes: 50, entries: 5 });
   });
 
+  it('delete on request (cache rm): at once when nobody reads it, else deferred and made the oldest', async () => {
+    const c = await cluster({ maxSize: 1000, maxEntries: 1000 });
+    const a = await c.replica('a');
+    const b = await c.replica('b');
+    await store(c, a, 'free', 10);
+    await store(c, a, 'read', 10);
+    await store(c, a, 'newer', 10);
+    expect(await a.index.delete('blob', 'free')).toBe('deleted');
+    expect(c.bucket.deleted).toEqual(['blob free']);
+    const unpin = b.index.pin('blob', 'read');
+    await eventually(async () => ((await redisSmembers(c.keyPrefix, 'b')).includes('blob read') ? true : undefined));
+    expect(await a.index.delete('blob', 'read')).toBe('deferred');
+    expect(c.bucket.held.has('blob read')).toBe(true);
+    expect(await a.ledger.oldest(1)).toEqual(['blob read']);
+    unpin();
+    expect(await a.ledger.totals()).toEqual({ bytes: 20, entries: 2 });
+  });
+
   it('reconciles with the stores when Redis lost its data: adopts what is stored, drops what is gone', async () => {
     const c = await cluster({ maxSize: 1000, maxEntries: 1000 });
     const a = await c.replica('a');
