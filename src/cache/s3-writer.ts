@@ -1,6 +1,6 @@
 // A blob on its way into S3. Bytes go to a local spill file first — clients following the fill read them back from
-// there, and each part is read from there when it is sent — and then into a multipart upload, one part per
-// partSize, a few parts in flight. The upload is created when the first part is full, so a blob smaller than one
+// there, and each part is read from there when it is sent — and then, behind the writes, into a multipart upload,
+// one part per partSize, a few parts in flight. The upload is created when the first part is full, so a blob smaller than one
 // part (a manifest, a config) is a single PutObject at commit. Nothing is readable in the bucket before commit:
 // an uncompleted multipart upload is not an object, and it is completed only after the digest matched.
 import { createHash, type Hash } from 'node:crypto';
@@ -43,6 +43,7 @@ export class S3BlobWriter implements BlobWriter {
   private failure: unknown;
   private state: 'writing' | 'verified' | 'committed' | 'aborted' = 'writing';
   private committing: Promise<StoredBlob> | undefined;
+  private pumping: Promise<void> | undefined;
 
   constructor(private readonly t: S3WriterTarget, private readonly handle: FileHandle) {
     this.hash = createHash(algorithmOf(t.digest));
@@ -57,14 +58,36 @@ export class S3BlobWriter implements BlobWriter {
     this.hash.update(chunk);
     await writeFully(this.handle, chunk, this.position);
     this.position += chunk.length;
-    // Once S3 failed, bytes still go to the spill file: the fill serves its clients from there, uncached.
-    while (!this.failure && this.position - this.queuedTo >= this.t.partSize) {
-      // Backpressure: the caller waits while the store is slower than its upstream.
+    this.pump();
+  }
+
+  /**
+   * Parts are read back from the spill file and uploaded behind the writes, never holding them up: a store slower
+   * than upstream delays the commit, not the clients following the fill. Once S3 failed, bytes still go to the
+   * spill file: the fill serves its clients from there, uncached.
+   */
+  private pump(): void {
+    this.pumping ??= this.queueFullParts().finally(() => { this.pumping = undefined; });
+  }
+
+  private async queueFullParts(): Promise<void> {
+    while (!this.stopped() && this.position - this.queuedTo >= this.t.partSize) {
       while (this.inflight.size >= this.t.partConcurrency) await Promise.race(this.inflight);
       const release = await this.t.slots.take();
-      if (this.failure || this.state !== 'writing') { release(); break; }
+      if (this.stopped()) { release(); return; }
       this.queuePart(this.t.partSize, release);
     }
+  }
+
+  /** No more parts: one failed, or the writer was aborted. */
+  private stopped(): boolean {
+    return this.failure !== undefined || this.state === 'aborted';
+  }
+
+  /** Every full part written so far is queued (the pump may have stopped just before the last write). */
+  private async drainPump(): Promise<void> {
+    while (this.pumping) await this.pumping;
+    await this.queueFullParts();
   }
 
   private assertWriting(): void {
@@ -96,6 +119,7 @@ export class S3BlobWriter implements BlobWriter {
   private async finish(expectedSize?: number): Promise<StoredBlob> {
     await this.verify(expectedSize);
     try {
+      await this.drainPump();
       if (this.failure) throw this.failure;
       if (this.upload === undefined) await this.putWhole();
       else await this.completeUpload();
@@ -130,8 +154,9 @@ export class S3BlobWriter implements BlobWriter {
     await rm(this.t.spillPath + UPLOAD_ID_SUFFIX, { force: true });
   }
 
-  /** Resolves once every part queued so far is in S3; rejects with the first part that failed. */
+  /** Resolves once every full part written so far is in S3; rejects with the first part that failed. */
   async partsUploaded(): Promise<void> {
+    await this.drainPump();
     while (this.inflight.size > 0) await Promise.race(this.inflight);
     if (this.failure) throw this.failure;
   }
