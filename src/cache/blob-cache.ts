@@ -147,6 +147,9 @@ export class BlobCache {
       return stored !== undefined ? { stored } : { fill: this.startFill(req) };
     }
     if (running) { claim.release(); return { fill: running }; }
+    // The owner before us may have stored it and released the lease since this replica looked: look again.
+    const stored = await this.learn(req.digest);
+    if (stored !== undefined) { claim.release(); return { stored }; }
     return { fill: this.startFill(req, undefined, false, claim.release) };
   }
 
