@@ -17,8 +17,13 @@ export class CacheSource implements ImageSource {
 
   constructor(private readonly cache: WorkingCache) {}
 
-  /** The request target as the server's route makes it: registry, repository and the registry's mirror entry. */
+  /**
+   * The request target as the server's route makes it: registry, repository and the registry's mirror entry. A
+   * repository the configuration refuses is refused here too, before anything is read or fetched.
+   */
   private target(ref: ImageRef) {
+    const access = this.cache.access(ref.registry, ref.repo);
+    if (!access.allowed) throw new WarmError(`refused by the configuration: ${access.reason}`);
     const mirror = this.cache.mirror(ref.registry);
     if (!mirror) throw new WarmError(`registry ${ref.registry} is not in mirrors: of the configuration`);
     return { registry: ref.registry, repo: ref.repo, mirror };

@@ -4,6 +4,7 @@
 // this process stored on first use, or at its next start).
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { policiesOf, type Access } from '../config/policies.js';
 import type { Config } from '../config/schema.js';
 import { openCacheStores } from '../cache/open-stores.js';
 import { CachingService, type CacheStores } from '../cache/service.js';
@@ -17,6 +18,8 @@ export interface WorkingCache {
   service: CachingService;
   /** The mirror entry for a registry, as the server resolves it; undefined when the configuration has none. */
   mirror(registry: string): MirrorUpstream | undefined;
+  /** `policies` deny and `allowRepositories`, as the server's route applies them. */
+  access(registry: string, repo: string): Access;
   close(): Promise<void>;
 }
 
@@ -24,11 +27,13 @@ export async function openWorkingCache(config: Config, logger: Logger): Promise<
   const opened = await openCacheStores(config, logger);
   const upstreams = new Upstreams(config, logger, `1.1 ocimirror-cli-${randomBytes(6).toString('hex')}`);
   const unbounded: Config = { ...config, cache: { ...config.cache, maxSize: Number.MAX_SAFE_INTEGER } };
+  const policies = policiesOf(config);
   const service = new CachingService(opened.stores, new ProxyService(config.upstream.failureStatus), new UpstreamBlobSource(config.upstream.failureStatus), unbounded, logger);
   return {
     stores: opened.stores,
     service,
     mirror: (registry) => upstreams.resolve(registry),
+    access: (registry, repo) => policies.access(registry, repo),
     async close() {
       await service.close();
       await upstreams.close();

@@ -109,6 +109,19 @@ describe('export from a warmed mirror with the upstream stopped', () => {
     expect(() => readFileSync(file)).toThrow(/ENOENT/);
   });
 
+  it('refuses what policies deny and allowRepositories leaves out, cached or not, and writes nothing', async () => {
+    const refusing = writeCacheConfig(work, 'refusing', proxy.cacheDir, { 'docker.io': [dist.url] }, {
+      policies: [{ match: { registry: 'docker.io', repository: 'library/multi' }, deny: true }],
+      allowRepositories: ['docker.io/library/*'],
+    });
+    const file = join(work, 'refused.tar');
+    const r = await runCli('export', ['-c', refusing, '-o', file, 'multi:1.0', 'team/late:2.0']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/FAILED +docker\.io\/library\/multi:1\.0 +refused by the configuration: docker\.io\/library\/multi is denied by policies\[0\] \(refusing\.yaml:\d+:\d+\)/);
+    expect(r.out).toMatch(/FAILED +docker\.io\/team\/late:2\.0 +refused by the configuration: docker\.io\/team\/late matches no allowRepositories entry/);
+    expect(() => readFileSync(file)).toThrow(/ENOENT/);
+  });
+
   it('pulls what the cache lacks through the upstream first (gzip archive), and the running mirror then serves it from the cache', async () => {
     await dist.start();
     const file = join(work, 'late.tar.gz');
