@@ -66,8 +66,7 @@ export async function cacheCommand(argv: string[], io: CacheIo = { stdout: proce
 
 function age(text: string | undefined): number {
   if (!text) throw new UsageError('prune needs --older-than AGE (e.g. 30d)');
-  const days = /^(\d+)d$/.exec(text.trim());
-  const ms = days ? Number(days[1]) * 86_400_000 : parseDuration(text);
+  const ms = parseDuration(text.trim());
   if (ms === undefined) throw new UsageError(`--older-than: expected an age like 30d, 12h or 90m, got ${JSON.stringify(text)}`);
   return ms;
 }
