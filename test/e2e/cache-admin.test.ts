@@ -11,7 +11,8 @@ import { runCli, writeCacheConfig } from '../helpers/airgap.js';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
 import { buildImage, buildLargeLayerImage, type BuiltImage } from '../helpers/images.js';
 import { pullThrough } from '../helpers/proxy.js';
-import { BlobClient, startRestartableProxy, waitFor, type RestartableProxy } from '../helpers/proxy-process.js';
+import { BlobClient, startRestartableProxy, type RestartableProxy } from '../helpers/proxy-process.js';
+import { waitFor } from '../helpers/eventually.js';
 import { pushImage } from '../helpers/push.js';
 
 const DAY = 86_400_000;

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/cache/fs-store.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { buildLargeLayerImage, type Blob } from '../helpers/images.js';
-import { BlobClient, startProxyProcess, waitFor, type ProxyProcess } from '../helpers/proxy-process.js';
+import { BlobClient, startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
+import { waitFor } from '../helpers/eventually.js';
 import { makeTmpDir, removeTmpDir } from '../helpers/tmp.js';
 
 const MiB = 1024 * 1024;

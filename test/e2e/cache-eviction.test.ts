@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/cache/fs-store.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { buildLargeLayerImage, type Blob } from '../helpers/images.js';
-import { BlobClient, startRestartableProxy, waitFor, type RestartableProxy } from '../helpers/proxy-process.js';
+import { BlobClient, startRestartableProxy, type RestartableProxy } from '../helpers/proxy-process.js';
+import { waitFor } from '../helpers/eventually.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const MiB = 1024 * 1024;

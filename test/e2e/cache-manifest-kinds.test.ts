@@ -9,7 +9,7 @@ import { startDistribution, type Distribution } from '../helpers/distribution.js
 import { startFaultUpstream } from '../helpers/fault-upstream.js';
 import { buildImage, buildLargeLayerImage, type BuiltImage } from '../helpers/images.js';
 import { fetchFrom, MANIFEST_ACCEPT, pullThrough, startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { waitFor } from '../helpers/proxy-process.js';
+import { waitFor } from '../helpers/eventually.js';
 import { pushImage } from '../helpers/push.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 

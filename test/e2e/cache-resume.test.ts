@@ -8,7 +8,8 @@ import { startDistribution, type Distribution } from '../helpers/distribution.js
 import { startFaultUpstream, type FaultUpstream, type RecordedRequest } from '../helpers/fault-upstream.js';
 import { buildLargeLayerImage, type Blob, type BuiltImage } from '../helpers/images.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { BlobClient, waitFor } from '../helpers/proxy-process.js';
+import { BlobClient } from '../helpers/proxy-process.js';
+import { waitFor } from '../helpers/eventually.js';
 import { pushImage } from '../helpers/push.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 

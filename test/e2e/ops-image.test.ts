@@ -12,7 +12,8 @@ import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstrea
 import { writeHostsToml } from '../helpers/hosts-toml.js';
 import { buildImage, buildLargeLayerImage, type Blob, type BuiltImage } from '../helpers/images.js';
 import { deadPort, freePort } from '../helpers/ports.js';
-import { BlobClient, waitFor } from '../helpers/proxy-process.js';
+import { BlobClient } from '../helpers/proxy-process.js';
+import { waitFor } from '../helpers/eventually.js';
 import { pushImage } from '../helpers/push.js';
 import { makeTmpDir, removeTmpDir } from '../helpers/tmp.js';
 

@@ -6,7 +6,7 @@ import { startDistribution, type Distribution } from '../helpers/distribution.js
 import { buildImage, type BuiltImage } from '../helpers/images.js';
 import { fetchFrom, pullThrough, startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { pushImage } from '../helpers/push.js';
-import { waitFor } from '../helpers/proxy-process.js';
+import { waitFor } from '../helpers/eventually.js';
 
 let dist: Distribution;
 let proxy: TestProxy;
@@ -102,8 +102,6 @@ describe('health and readiness', () => {
     expect((await fetchFrom(proxy.url, '/healthz')).status).toBe(200);
 
     await dist.start();
-    const deadline = Date.now() + 10_000;
-    while ((ready = await fetchFrom(proxy.url, '/readyz')).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(ready.status).toBe(200);
+    await waitFor('/readyz to answer 200 again', async () => (await fetchFrom(proxy.url, '/readyz')).status === 200, 10_000);
   });
 });

@@ -7,7 +7,8 @@ import { FsBlobStore } from '../../src/cache/fs-store.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { buildLargeLayerImage, type Blob } from '../helpers/images.js';
 import { isRefused } from '../helpers/ports.js';
-import { BlobClient, startProxyProcess, waitFor, type ConfigDoc, type ProxyProcess } from '../helpers/proxy-process.js';
+import { BlobClient, startProxyProcess, type ConfigDoc, type ProxyProcess } from '../helpers/proxy-process.js';
+import { waitFor } from '../helpers/eventually.js';
 import { makeTmpDir, removeTmpDir } from '../helpers/tmp.js';
 
 const MiB = 1024 * 1024;

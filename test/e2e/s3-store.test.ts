@@ -6,6 +6,7 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCephRgw, type CephRgw } from '../helpers/ceph-rgw.js';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
+import { waitFor } from '../helpers/eventually.js';
 import { blobBytes, buildLargeLayerImage, type BuiltImage } from '../helpers/images.js';
 import { fetchFrom, pullThrough, startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { pushImage } from '../helpers/push.js';
@@ -58,8 +59,7 @@ describe('cache.store type s3', () => {
     expect(cold.blobs.sort()).toEqual(image.blobs.map((b) => b.digest).sort());
     const expected = image.blobs.map((b) => `e2e/blobs/sha256/${b.digest.slice(7)}`).sort();
     // Commits finish just behind the last byte sent: wait for the keys to appear (a positive signal).
-    const deadline = Date.now() + 30_000;
-    while ((await bucketKeys()).length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('every blob key in the bucket', async () => (await bucketKeys()).length >= expected.length);
     expect(await bucketKeys()).toEqual(expected);
     expect(await bucketKeys('manifests/')).toEqual([`e2e/manifests/sha256/${image.manifestDigest.slice(7)}`]);
     // The mapping under the client's Accept set, and under any.

@@ -3,6 +3,7 @@
 // process gone, or every answer a 5xx including /v2/) is still detected by the request that meets it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
+import { waitFor } from '../helpers/eventually.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { buildImage, type BuiltImage } from '../helpers/images.js';
 import { fetchFrom, pullThrough, startTestProxy, type TestProxy } from '../helpers/proxy.js';
@@ -10,14 +11,6 @@ import { pushImage } from '../helpers/push.js';
 
 // Background probes of down endpoints never run during a test: only requests and their own checks change health.
 const QUIET = { health: { cooldown: '10m', maxCooldown: '10m', probeInterval: '10m' } };
-
-async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const ready = async (p: TestProxy) => (await fetchFrom(p.url, '/readyz')).status;
 const endpointUp = async (p: TestProxy) => /ocimirror_upstream_endpoint_up\{[^}]*\} 1/.test((await fetchFrom(p.url, '/metrics')).body.toString());
@@ -48,7 +41,7 @@ describe('requests one client chose', () => {
     await dist.flushLog();
     expect(dist.accessLog().filter((l) => l.path.includes('/manifests/sha256:')).map((l) => l.status)).toContain(500);
     // Each 500 made ocimirror ask GET /v2/; wait until one such check has been answered.
-    await until('a /v2/ check', async () => { await dist.flushLog(); return dist.count('GET', /^\/v2\/$/) > 0; });
+    await waitFor('a /v2/ check', async () => { await dist.flushLog(); return dist.count('GET', /^\/v2\/$/) > 0; }, 10_000);
     expect(await ready(proxy)).toBe(200);
     expect(await endpointUp(proxy)).toBe(true);
     const before = dist.count('HEAD', /\/manifests\/1\.0$/);
@@ -81,7 +74,7 @@ describe('a real outage is still detected by the request that meets it', () => {
       expect(await ready(p)).toBe(200);
       expect((await fetchFrom(p.url, '/v2/library/healthy/manifests/1.0?ns=docker.io')).status).toBe(503);
       const target = p;
-      await until('readiness to turn red', async () => (await ready(target)) === 503);
+      await waitFor('readiness to turn red', async () => (await ready(target)) === 503, 10_000);
       expect(broken.count('GET', /^\/v2\/$/)).toBe(1);
     } finally {
       await Promise.allSettled([p?.close(), broken?.close()]);

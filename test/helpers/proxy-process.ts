@@ -193,12 +193,3 @@ export class BlobClient {
     return { status: res.statusCode, headers: res.headers, digest: `sha256:${hash.digest('hex')}`, bytes: this.received, ...(error ? { error } : {}) };
   }
 }
-
-/** Polls `check` every 20 ms until it is true, failing after `ms` with `what`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

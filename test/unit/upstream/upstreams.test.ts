@@ -4,6 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { MAX_WILDCARD_REGISTRIES, Upstreams } from '../../../src/upstream/upstreams.js';
+import { waitFor } from '../../helpers/eventually.js';
 import { startFaultUpstream, type FaultUpstream } from '../../helpers/fault-upstream.js';
 import { buildImage } from '../../helpers/images.js';
 import { testNetwork } from '../../helpers/test-network.js';
@@ -33,14 +34,6 @@ afterAll(async () => {
   await Promise.allSettled([upstream?.close(), named?.close()]);
 });
 
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('mirrors opened for "*"', () => {
   it('are kept up to MAX_WILDCARD_REGISTRIES; the least recently used is dropped and its connections closed', async () => {
     const [first = '', ...rest] = names(MAX_WILDCARD_REGISTRIES + 1);
@@ -51,7 +44,7 @@ describe('mirrors opened for "*"', () => {
     expect(upstream.openConnections()).toBe(1);
     expect(upstreams.resolve(`${first}:${upstream.port}`)).toBe(mirror);
     for (const name of rest) upstreams.resolve(`${name}:${upstream.port}`);
-    await until('the evicted mirror\'s connection to close', () => upstream.openConnections() === 0);
+    await waitFor('the evicted mirror\'s connection to close', () => upstream.openConnections() === 0, 10_000);
     expect(upstreams.resolve(`${first}:${upstream.port}`)).not.toBe(mirror);
   });
 
