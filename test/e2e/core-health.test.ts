@@ -1,7 +1,9 @@
 // Health memory: a blackholed first endpoint costs one connect timeout, once; later pulls do not touch it; the
-// state change is logged once; a background probe brings a recovered endpoint back. Timings are printed.
+// state change is logged once; a background probe brings a recovered endpoint back. Timings are printed, not asserted:
+// what each pull asked of which endpoint is the evidence.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
+import { waitFor } from '../helpers/eventually.js';
 import { startBlackhole } from '../helpers/fault-upstream.js';
 import { buildImage, type BuiltImage } from '../helpers/images.js';
 import { pullThrough, startTestProxy, type TestProxy } from '../helpers/proxy.js';
@@ -13,14 +15,6 @@ async function images(dist: Distribution[], labels: string[]): Promise<BuiltImag
   const built = await Promise.all(labels.map((label) => buildImage({ format: 'oci', label })));
   for (const [i, image] of built.entries()) for (const d of dist) await pushImage(d.url, `library/${labels[i]}`, '1.0', image);
   return built;
-}
-
-async function waitFor(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('a blackholed first endpoint', () => {
@@ -62,13 +56,13 @@ describe('a blackholed first endpoint', () => {
 
     expect([healthy.digest, first.digest, second.digest, third.digest]).toEqual(built.map((b) => b.manifestDigest));
     expect(afterFirst - before).toBeGreaterThanOrEqual(1);
-    expect(first.ms).toBeGreaterThanOrEqual(CONNECT_TIMEOUT_MS * 0.9);
-    expect(first.ms).toBeLessThan(CONNECT_TIMEOUT_MS * 2 + 1500);
-    // Later pulls never open a connection to the blackhole and are not slowed by it.
+    // The first pull asked the blackhole once, gave up at its connect timeout, and went on to Distribution.
+    const blackholeAttempts = withBlackhole.requests(/library\/hm-first\//)
+      .flatMap((l) => ((l.attempts ?? []) as string[]).filter((a) => a.includes(blackhole.host)));
+    expect(blackholeAttempts).toHaveLength(1);
+    expect(blackholeAttempts[0]).toMatch(/CONNECT_TIMEOUT|Connect Timeout/i);
+    // Later pulls never open a connection to the blackhole, so nothing of theirs waits for a connect timeout.
     expect(blackhole.connections()).toBe(afterFirst);
-    expect(second.ms).toBeLessThan(first.ms / 2);
-    expect(second.ms).toBeLessThan(CONNECT_TIMEOUT_MS);
-    expect(third.ms).toBeLessThan(CONNECT_TIMEOUT_MS);
   }, 30_000);
 
   it('logs the state change once (warn), not per request', () => {
@@ -120,7 +114,7 @@ describe('a background probe brings a recovered endpoint back', () => {
     const a = await pullThrough(proxy.url, 'library/probe-a', '1.0', { ns: 'docker.io' });
     expect(a.digest).toBe(built[0]!.manifestDigest);
     // Several probes fail while it stays down; none of them logs.
-    await waitFor('two failed probes', () => probesFailed >= 2);
+    await waitFor('two failed probes', () => probesFailed >= 2, 10_000);
     const b = await pullThrough(proxy.url, 'library/probe-b', '1.0', { ns: 'docker.io' });
     expect(b.digest).toBe(built[1]!.manifestDigest);
     expect(proxy.warnings(/marked down/)).toHaveLength(1);
@@ -128,7 +122,7 @@ describe('a background probe brings a recovered endpoint back', () => {
     expectAnsweredBy('probe-b', built[1]!, second.url);
 
     await first.start();
-    await waitFor('the probe to mark the first endpoint healthy', () => proxy.warnings(/healthy again/).length > 0);
+    await waitFor('the probe to mark the first endpoint healthy', () => proxy.warnings(/healthy again/).length > 0, 10_000);
     expect(proxy.warnings(/healthy again/)).toHaveLength(1);
     expect(String(proxy.warnings(/healthy again/)[0]?.endpoint)).toContain(first.host);
 
