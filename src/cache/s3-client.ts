@@ -1,7 +1,7 @@
 // The S3 client the S3 store talks through, with the settings S3-compatible stores (Ceph RGW 16.2, MinIO) need,
 // the key layout (<prefix>blobs/<algorithm>/<hex>, manifests/ alike, named by the digest, so a key is never built
 // from anything unvalidated), and how a failing store is told from an absent object.
-import { S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { StoreUnavailableError } from './blob-store.js';
 import { isDigest } from '../oci/names.js';
 
@@ -61,6 +61,16 @@ export function digestOfKey(prefix: string, key: string, folder: KeyFolder = 'bl
   if (parts.length !== 2) return undefined;
   const digest = `${parts[0]}:${parts[1]}`;
   return isDigest(digest) ? digest : undefined;
+}
+
+/** Every object under `prefix`, page by page: key, size and LastModified (undefined when the store gave none). */
+export async function* listObjects(client: S3Client, bucket: string, prefix: string): AsyncIterable<{ key: string; size: number; modified: number | undefined }> {
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key) yield { key: o.Key, size: o.Size ?? 0, modified: o.LastModified?.getTime() };
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
 }
 
 /** S3 says the object (or upload) is not there: HEAD gives NotFound, GET NoSuchKey, a bare 404 otherwise. */

@@ -2,7 +2,7 @@
 // Content-Type, so one HEAD answers a manifest HEAD (type and size) and one PUT makes both visible together.
 // Sizes are checked before a body is read.
 import {
-  CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
+  CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand,
   type GetObjectCommandOutput, type HeadObjectCommandOutput, type S3Client,
 } from '@aws-sdk/client-s3';
 import { LRUCache } from 'lru-cache';
@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { MAX_MANIFEST_BYTES } from '../oci/mediatypes.js';
 import type { IndexedEntry } from './lru-index.js';
 import { checkManifest, isMediaType, type ManifestHead, type ManifestStore, type StoredManifest } from './manifest-store.js';
-import { blobKey, digestOfKey, isNotFound, normalizePrefix, sendRead, unavailable } from './s3-client.js';
+import { blobKey, digestOfKey, isNotFound, listObjects, normalizePrefix, sendRead, unavailable } from './s3-client.js';
 
 export interface S3ManifestStoreOptions {
   client: S3Client;
@@ -120,14 +120,9 @@ export class S3ManifestStore implements ManifestStore {
   }
 
   async *list(): AsyncIterable<IndexedEntry> {
-    let token: string | undefined;
-    do {
-      const page = await this.opts.client.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: `${this.prefix}manifests/`, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) {
-        const digest = o.Key === undefined ? undefined : digestOfKey(this.prefix, o.Key, 'manifests');
-        if (digest) yield { kind: 'manifest', id: digest, size: o.Size ?? 0, accessedAt: o.LastModified?.getTime() ?? Date.now() };
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    for await (const o of listObjects(this.opts.client, this.opts.bucket, `${this.prefix}manifests/`)) {
+      const digest = digestOfKey(this.prefix, o.key, 'manifests');
+      if (digest) yield { kind: 'manifest', id: digest, size: o.size, accessedAt: o.modified ?? Date.now() };
+    }
   }
 }

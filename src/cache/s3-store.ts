@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
-  ListObjectsV2Command, PutObjectCommand, type S3Client,
+  PutObjectCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { algorithmOf, digestOf } from '../oci/digest.js';
 import { isDigest } from '../oci/names.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
 import { entriesOf } from './fs-layout.js';
-import { blobKey, digestOfKey, isNotFound, normalizePrefix, sendRead } from './s3-client.js';
+import { blobKey, digestOfKey, isNotFound, listObjects, normalizePrefix, sendRead } from './s3-client.js';
 import { S3BlobWriter, UPLOAD_ID_SUFFIX } from './s3-writer.js';
 import { Slots } from './slots.js';
 
@@ -151,15 +151,10 @@ export class S3BlobStore implements BlobStore {
   }
 
   async *list(): AsyncIterable<StoredBlob> {
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}blobs/`, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) {
-        const digest = o.Key === undefined ? undefined : digestOfKey(this.prefix, o.Key);
-        if (digest) yield { digest, size: o.Size ?? 0, accessedAt: o.LastModified?.getTime() ?? this.now() };
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    for await (const o of listObjects(this.client, this.bucket, `${this.prefix}blobs/`)) {
+      const digest = digestOfKey(this.prefix, o.key);
+      if (digest) yield { digest, size: o.size, accessedAt: o.modified ?? this.now() };
+    }
   }
 
   /**

@@ -2,14 +2,14 @@
 // the filesystem store, so they outlive every replica and Redis. A mapping is written when it changes (digest,
 // type or size); a revalidation that only confirms it is remembered in this process, not written: the bucket is
 // not rewritten once per tag per replica per cache.tagTtl.
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { isRegistryName } from '../config/registries.js';
 import { acceptKey } from '../oci/mediatypes.js';
 import { isName, isTag } from '../oci/names.js';
 import type { IndexedEntry } from './lru-index.js';
-import { isNotFound, normalizePrefix, sendRead, unavailable } from './s3-client.js';
+import { isNotFound, listObjects, normalizePrefix, sendRead, unavailable } from './s3-client.js';
 import { parseMapping, tagId, type TagKey, type TagMapping, type TagRef, type TagStore } from './tag-store.js';
 
 /** What one mapping object is counted as in cache.maxSize: as much as a filesystem block, as the fs store does. */
@@ -142,12 +142,7 @@ export class S3TagStore implements TagStore {
   }
 
   private async *objects(prefix: string): AsyncIterable<{ key: string; at: number }> {
-    let token: string | undefined;
-    do {
-      const page = await this.opts.client.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) if (o.Key) yield { key: o.Key, at: o.LastModified?.getTime() ?? Date.now() };
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    for await (const o of listObjects(this.opts.client, this.opts.bucket, prefix)) yield { key: o.key, at: o.modified ?? Date.now() };
   }
 
   /** Keys are built only from validated grammar: registry host (URI-encoded), repository name and tag. */
