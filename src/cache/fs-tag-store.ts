@@ -11,7 +11,7 @@ import { isName, isTag } from '../oci/names.js';
 import { acceptKey } from '../oci/mediatypes.js';
 import { entriesOf, statIfPresent } from './fs-layout.js';
 import type { IndexedEntry } from './lru-index.js';
-import { parseMapping, tagId, type TagKey, type TagMapping, type TagRef, type TagStore } from './tag-store.js';
+import { parseMapping, tagId, tagPath, type TagKey, type TagMapping, type TagRef, type TagStore } from './tag-store.js';
 
 /** What one mapping file is counted as in cache.maxSize: a file system block. */
 const FILE_BYTES = 4096;
@@ -92,10 +92,8 @@ export class FsTagStore implements TagStore {
     this.memory.set(file, mapping);
   }
 
-  /** Paths are built only from validated grammar: registry host (URI-encoded), repository name and tag. */
   private tagDir(ref: TagRef): string {
-    if (!isName(ref.repo) || !isTag(ref.tag) || !isRegistryName(ref.registry) || ref.registry === '*') throw new Error('refusing an unvalidated tag key');
-    return join(this.dir, 'tags', encodeURIComponent(ref.registry), ref.repo, '_tags', ref.tag);
+    return join(this.dir, tagPath(ref));
   }
 }
 

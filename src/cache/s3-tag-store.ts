@@ -5,12 +5,10 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import { isRegistryName } from '../config/registries.js';
 import { acceptKey } from '../oci/mediatypes.js';
-import { isName, isTag } from '../oci/names.js';
 import type { IndexedEntry } from './lru-index.js';
 import { isNotFound, listObjects, normalizePrefix, sendRead, unavailable } from './s3-client.js';
-import { parseMapping, tagId, type TagKey, type TagMapping, type TagRef, type TagStore } from './tag-store.js';
+import { isTagRef, parseMapping, tagId, tagPath, type TagKey, type TagMapping, type TagRef, type TagStore } from './tag-store.js';
 
 /** What one mapping object is counted as in cache.maxSize: as much as a filesystem block, as the fs store does. */
 const OBJECT_BYTES = 4096;
@@ -145,10 +143,8 @@ export class S3TagStore implements TagStore {
     for await (const o of listObjects(this.opts.client, this.opts.bucket, prefix)) yield { key: o.key, at: o.modified ?? Date.now() };
   }
 
-  /** Keys are built only from validated grammar: registry host (URI-encoded), repository name and tag. */
   private tagDir(ref: TagRef): string {
-    if (!isName(ref.repo) || !isTag(ref.tag) || !isRegistryName(ref.registry) || ref.registry === '*') throw new Error('refusing an unvalidated tag key');
-    return `${this.prefix}tags/${encodeURIComponent(ref.registry)}/${ref.repo}/_tags/${ref.tag}/`;
+    return `${this.prefix}${tagPath(ref)}/`;
   }
 
   /** The tag a folder of ours names, or undefined for anything else found under tags/. */
@@ -158,7 +154,7 @@ export class S3TagStore implements TagStore {
     let registry: string;
     try { registry = decodeURIComponent(m[1]!); } catch { return undefined; }
     const ref = { registry, repo: m[2]!, tag: m[3]! };
-    return isRegistryName(registry) && registry !== '*' && isName(ref.repo) && isTag(ref.tag) ? ref : undefined;
+    return isTagRef(ref) ? ref : undefined;
   }
 }
 

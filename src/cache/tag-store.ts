@@ -1,7 +1,8 @@
 // Tag → manifest mappings, kept so a restarted ocimirror can still answer for a tag while every upstream is down.
 // Keyed by registry, repository, tag and the client's Accept set, normalised to the known manifest media types
 // (Docker Hub answers a tag differently depending on Accept; junk variants must not multiply entries).
-import { isDigest } from '../oci/names.js';
+import { isRegistryName } from '../config/registries.js';
+import { isDigest, isName, isTag } from '../oci/names.js';
 import type { IndexedEntry } from './lru-index.js';
 
 export interface TagMapping {
@@ -34,6 +35,20 @@ export interface TagStore {
   delete(ref: TagRef): Promise<void>;
   /** Every tag with its latest mapping, for `cache list` and for rebuilding the index. */
   list(): AsyncIterable<{ ref: TagRef; mapping: TagMapping; entry: IndexedEntry }>;
+}
+
+/** A tag ocimirror may keep: a registry host (never "*"), a repository name and a tag, each by its grammar. */
+export function isTagRef(ref: TagRef): boolean {
+  return isRegistryName(ref.registry) && ref.registry !== '*' && isName(ref.repo) && isTag(ref.tag);
+}
+
+/**
+ * Where a tag's mappings live, relative to a store's root ("tags/<registry, URI-encoded>/<repo>/_tags/<tag>"): the
+ * same layout on every store, built only from validated grammar.
+ */
+export function tagPath(ref: TagRef): string {
+  if (!isTagRef(ref)) throw new Error('refusing an unvalidated tag key');
+  return `tags/${encodeURIComponent(ref.registry)}/${ref.repo}/_tags/${ref.tag}`;
 }
 
 /** The cache index names a tag entry "registry/repo:tag" (a registry has no "/", a tag no ":"). */
