@@ -7,8 +7,7 @@ import type { Logger } from 'pino';
 import type { Leases } from '../cluster/lease.js';
 import type { Ledger } from '../cluster/ledger.js';
 import { RedisUnavailableError } from '../cluster/redis-link.js';
-import { memberOf, splitMember } from './cluster-index.js';
-import type { EntryKind, EntryStore, IndexedEntry, IndexEvents, IndexLimits } from './lru-index.js';
+import { entryKey, splitEntryKey, type EntryKind, type EntryStore, type IndexedEntry, type IndexEvents, type IndexLimits } from './lru-index.js';
 
 export interface ClusterEvictorOptions {
   ledger: Ledger;
@@ -92,7 +91,7 @@ export class ClusterEvictor {
   }
 
   private async remove(member: string, size: number): Promise<void> {
-    const entry = splitMember(member);
+    const entry = splitEntryKey(member);
     if (!entry) return;
     const [kind, id] = entry;
     try {
@@ -124,7 +123,7 @@ export class ClusterEvictor {
     let adopted = 0;
     for (const source of this.o.sources()) {
       for await (const e of source) {
-        const member = memberOf(e.kind, e.id);
+        const member = entryKey(e.kind, e.id);
         seen.add(member);
         if (!before.has(member) && (await this.o.ledger.adopt(member, e.size, e.accessedAt))) adopted++;
       }

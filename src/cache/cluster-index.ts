@@ -8,7 +8,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Ledger, LedgerTotals } from '../cluster/ledger.js';
 import type { ClusterEvictor } from './cluster-evictor.js';
-import type { EntryIndex, EntryKind, EntryStore, IndexedEntry, IndexEvents, IndexLimits } from './lru-index.js';
+import { entryKey, splitEntryKey, type EntryIndex, type EntryKind, type EntryStore, type IndexedEntry, type IndexEvents, type IndexLimits } from './lru-index.js';
 
 export interface ClusterIndexOptions {
   stores: Readonly<Record<EntryKind, EntryStore>>;
@@ -22,14 +22,6 @@ export interface ClusterIndexOptions {
   touchEveryMs?: number;
   /** How often the pins are renewed, the totals refreshed and the evictor asked whether it has work. */
   tickMs?: number;
-}
-
-export const memberOf = (kind: EntryKind, id: string): string => `${kind} ${id}`;
-
-export function splitMember(member: string): [EntryKind, string] | undefined {
-  const i = member.indexOf(' ');
-  const kind = member.slice(0, i);
-  return kind === 'blob' || kind === 'manifest' || kind === 'tag' ? [kind, member.slice(i + 1)] : undefined;
 }
 
 export class ClusterIndex implements EntryIndex {
@@ -75,11 +67,11 @@ export class ClusterIndex implements EntryIndex {
   }
 
   has(kind: EntryKind, id: string): boolean {
-    return this.known.has(memberOf(kind, id));
+    return this.known.has(entryKey(kind, id));
   }
 
   use(kind: EntryKind, id: string): number | undefined {
-    const member = memberOf(kind, id);
+    const member = entryKey(kind, id);
     const size = this.known.get(member);
     if (size === undefined) return undefined;
     const now = this.now();
@@ -93,7 +85,7 @@ export class ClusterIndex implements EntryIndex {
   }
 
   add(kind: EntryKind, id: string, size: number): void {
-    const member = memberOf(kind, id);
+    const member = entryKey(kind, id);
     if (size > this.maxSize) {
       // Served, but it does not stay: it would push out everything else.
       this.known.delete(member);
@@ -114,7 +106,7 @@ export class ClusterIndex implements EntryIndex {
   }
 
   pin(kind: EntryKind, id: string): () => void {
-    const member = memberOf(kind, id);
+    const member = entryKey(kind, id);
     const n = this.pins.get(member) ?? 0;
     this.pins.set(member, n + 1);
     // Sent before the caller opens the entry: the evictor sees the pin before it could delete what is read.
@@ -136,7 +128,7 @@ export class ClusterIndex implements EntryIndex {
    * becomes the least recently used, so the evictor takes it first once its reads are done and the bucket is full.
    */
   async delete(kind: EntryKind, id: string): Promise<'deleted' | 'deferred'> {
-    const member = memberOf(kind, id);
+    const member = entryKey(kind, id);
     this.known.delete(member);
     if (this.pins.has(member)) { this.deferred.add(member); return 'deferred'; }
     const claimed = await this.o.ledger.claim(member).catch(() => 'unknown' as const);
@@ -149,7 +141,7 @@ export class ClusterIndex implements EntryIndex {
   }
 
   forget(kind: EntryKind, id: string): void {
-    const member = memberOf(kind, id);
+    const member = entryKey(kind, id);
     this.known.delete(member);
     this.o.ledger.remove(member).catch(() => undefined);
   }
@@ -160,7 +152,7 @@ export class ClusterIndex implements EntryIndex {
   }
 
   private async deleteFromStore(member: string): Promise<void> {
-    const [kind, id] = splitMember(member)!;
+    const [kind, id] = splitEntryKey(member)!;
     await this.o.ledger.remove(member).catch(() => undefined);
     try { await this.o.stores[kind].delete(id); } catch (err) { this.o.log.warn({ kind, id, err }, 'could not delete a cache entry'); }
   }

@@ -53,7 +53,15 @@ export interface EntryIndex {
   close?(): void;
 }
 
-const keyOf = (kind: EntryKind, id: string) => `${kind} ${id}`;
+/** How an index names an entry in one string (a map key, a Redis member): "<kind> <id>". */
+export const entryKey = (kind: EntryKind, id: string): string => `${kind} ${id}`;
+
+/** The kind and id an entryKey names, or undefined for a string that is not one. */
+export function splitEntryKey(key: string): [EntryKind, string] | undefined {
+  const i = key.indexOf(' ');
+  const kind = key.slice(0, i);
+  return kind === 'blob' || kind === 'manifest' || kind === 'tag' ? [kind, key.slice(i + 1)] : undefined;
+}
 
 export class CacheIndex implements EntryIndex {
   private readonly lru: LRUCache<string, number>;
@@ -75,7 +83,7 @@ export class CacheIndex implements EntryIndex {
       sizeCalculation: (size) => Math.max(1, size),
       dispose: (size, key, reason) => {
         if (reason !== 'evict') return;
-        const [kind, id] = splitKey(key);
+        const [kind, id] = splitEntryKey(key)!;
         this.events.onEvict?.(kind, id, size);
         if (this.pins.has(key)) { this.pendingDelete.add(key); return; }
         void this.remove(key);
@@ -93,18 +101,18 @@ export class CacheIndex implements EntryIndex {
   }
 
   has(kind: EntryKind, id: string): boolean {
-    return this.lru.has(keyOf(kind, id));
+    return this.lru.has(entryKey(kind, id));
   }
 
   /** Marks a use (moves it to most-recently-used) and returns its size. */
   use(kind: EntryKind, id: string): number | undefined {
-    const size = this.lru.get(keyOf(kind, id));
+    const size = this.lru.get(entryKey(kind, id));
     if (size !== undefined) this.stores[kind].touch(id).catch((err: NodeJS.ErrnoException) => this.warnOnce(`touch ${kind} ${err.code ?? err.name}`, err));
     return size;
   }
 
   add(kind: EntryKind, id: string, size: number): void {
-    const key = keyOf(kind, id);
+    const key = entryKey(kind, id);
     this.pendingDelete.delete(key);
     this.lru.set(key, size);
     // A single entry larger than the whole cap is served but does not stay.
@@ -116,7 +124,7 @@ export class CacheIndex implements EntryIndex {
 
   /** Protects an entry from deletion while it is read; call the returned function when done. */
   pin(kind: EntryKind, id: string): () => void {
-    const key = keyOf(kind, id);
+    const key = entryKey(kind, id);
     this.pins.set(key, (this.pins.get(key) ?? 0) + 1);
     let done = false;
     return () => {
@@ -139,7 +147,7 @@ export class CacheIndex implements EntryIndex {
 
   /** Removes an entry on request (`cache rm`, `cache prune`): at once, or — while a client reads it — after the last one. */
   async delete(kind: EntryKind, id: string): Promise<'deleted' | 'deferred'> {
-    const key = keyOf(kind, id);
+    const key = entryKey(kind, id);
     this.lru.delete(key);
     if (this.pins.has(key)) { this.pendingDelete.add(key); return 'deferred'; }
     this.pendingDelete.delete(key);
@@ -149,7 +157,7 @@ export class CacheIndex implements EntryIndex {
 
   /** Drops an entry from the index only (it is already gone from its store). */
   forget(kind: EntryKind, id: string): void {
-    this.lru.delete(keyOf(kind, id));
+    this.lru.delete(entryKey(kind, id));
   }
 
   /** A storage problem is logged once per kind of failure, not once per cache hit. */
@@ -161,12 +169,7 @@ export class CacheIndex implements EntryIndex {
 
   private async remove(key: string): Promise<void> {
     this.pendingDelete.delete(key);
-    const [kind, id] = splitKey(key);
+    const [kind, id] = splitEntryKey(key)!;
     try { await this.stores[kind].delete(id); } catch (err) { this.log.warn({ kind, id, err }, 'could not delete an evicted cache entry'); }
   }
-}
-
-function splitKey(key: string): [EntryKind, string] {
-  const i = key.indexOf(' ');
-  return [key.slice(0, i) as EntryKind, key.slice(i + 1)];
 }
