@@ -25,4 +25,9 @@ export class Slots {
   get inUse(): number {
     return this.size - this.free;
   }
+
+  /** Takers waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
 }

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type { FastifyInstance } from 'fastify';
 import { LRUCache } from 'lru-cache';
+import { Slots } from '../cache/slots.js';
 import { OciError } from '../oci/errors.js';
 import { ConfigError, readConfigFile } from '../config/validate.js';
 import { sendError } from './errors.js';
@@ -48,22 +49,18 @@ export function loadHtpasswd(file: string): Map<string, string> {
 
 /** Runs at most `limit` tasks at once, queues `queue` more, and refuses the rest (undefined). */
 export class CheckLimiter {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly limit: number, private readonly queue: number) {}
+  private readonly slots: Slots;
+  constructor(limit: number, private readonly queue: number) {
+    this.slots = new Slots(limit);
+  }
 
   async run<T>(task: () => Promise<T>): Promise<T | undefined> {
-    if (this.running >= this.limit) {
-      if (this.waiting.length >= this.queue) return undefined;
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    } else {
-      this.running++;
-    }
+    if (this.slots.inUse >= this.slots.size && this.slots.waiting >= this.queue) return undefined;
+    const release = await this.slots.take();
     try {
       return await task();
     } finally {
-      const next = this.waiting.shift();
-      if (next) next(); else this.running--;
+      release();
     }
   }
 }

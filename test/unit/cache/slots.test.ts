@@ -1,4 +1,5 @@
-// The semaphore behind the S3 store's bound on part buffers: at most n holders, waiters served in arrival order.
+// The semaphore behind the S3 store's bound on part buffers and the limit on password checks: at most n holders,
+// waiters served in arrival order.
 import { describe, expect, it } from 'vitest';
 import { Slots } from '../../../src/cache/slots.js';
 
