@@ -43,10 +43,10 @@ export class StaleTags {
   /**
    * May `last` be served instead of what upstream said? Staleness counts from the end of its freshness (tagTtl):
    * staleIfError bounds failures (5xx, 429, transport), staleIfNotFound (0 = never) a 404. Neither bounds an
-   * imported mapping (what the operator put there), nor a rate-limit hold, which asks nothing and ends with its window.
+   * imported mapping (what the operator put there). A rate-limit hold is not asked here: its window bounds it.
    */
-  allows(last: TagMapping, failure: 'error' | 'notfound' | 'hold', policy: EffectivePolicy): boolean {
-    if (failure === 'hold' || last.imported) return true;
+  allows(last: TagMapping, failure: 'error' | 'notfound', policy: EffectivePolicy): boolean {
+    if (last.imported) return true;
     const window = failure === 'notfound' ? policy.staleIfNotFoundMs : policy.staleIfErrorMs;
     const staleFor = this.d.now() - (last.checkedAt + policy.tagTtlMs);
     return window > 0 && staleFor <= window;
