@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { RateLimitThreshold } from '../config/schema.js';
 import type { Headers } from './client.js';
+import { headerValue } from './fallthrough.js';
 
 export interface Quota { count: number; windowSeconds?: number }
 
@@ -49,12 +50,12 @@ export function parseQuota(value: string | undefined): Quota | undefined {
 
 /** The rate-limit headers of one response, or undefined when it carries no usable `ratelimit-remaining`. */
 export function parseRateLimit(headers: Headers): RateLimitObservation | undefined {
-  const remaining = parseQuota(first(headers['ratelimit-remaining']));
+  const remaining = parseQuota(headerValue(headers, 'ratelimit-remaining'));
   if (!remaining) return undefined;
-  const limit = parseQuota(first(headers['ratelimit-limit']));
-  const reset = parseQuota(first(headers['ratelimit-reset']));
+  const limit = parseQuota(headerValue(headers, 'ratelimit-limit'));
+  const reset = parseQuota(headerValue(headers, 'ratelimit-reset'));
   const windowSeconds = remaining.windowSeconds ?? limit?.windowSeconds ?? (reset && reset.count > 0 && reset.count <= MAX_WAIT_S ? reset.count : undefined);
-  const source = first(headers['docker-ratelimit-source'])?.trim();
+  const source = headerValue(headers, 'docker-ratelimit-source')?.trim();
   return {
     remaining, ...(limit ? { limit } : {}), ...(windowSeconds !== undefined ? { windowSeconds } : {}),
     ...(source && /^[\x21-\x7e]{1,100}$/.test(source) ? { source } : {}),
@@ -106,7 +107,7 @@ export class EndpointRateLimit {
       }
     }
     if (status === 429) {
-      const until = parseRetryAfter(first(headers['retry-after']), now);
+      const until = parseRetryAfter(headerValue(headers, 'retry-after'), now);
       if (until !== undefined && until > this.retryUntil) this.retryUntil = until;
       if (this.retryUntil > now && this.loggedRetryUntil < this.retryUntil) {
         this.loggedRetryUntil = this.retryUntil;
@@ -147,8 +148,4 @@ export class EndpointRateLimit {
     // Without a limit to take a percentage of, only an exhausted quota counts as low.
     return this.limit === undefined ? 1 : (this.limit * this.threshold.percent) / 100;
   }
-}
-
-function first(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }
