@@ -7,6 +7,7 @@ import { digestOf, algorithmOf } from '../oci/digest.js';
 import { DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, knownManifestType, manifestMediaType } from '../oci/mediatypes.js';
 import { isDigest } from '../oci/names.js';
 import type { BlobRequest, BlobResult, ListRequest, ListResult, ManifestRequest, ManifestResult } from '../oci/service.js';
+import { readCapped } from './capped-body.js';
 import { AllEndpointsFailed, describeAttempt, headerValue, type Attempt, type MirrorUpstream, type UpstreamEndpoint } from './fallthrough.js';
 
 /** The remote side: what the caching service asks upstream for (manifests, blob HEADs, lists). */
@@ -127,22 +128,8 @@ function byteCount(value: string | undefined): number | undefined {
   return value !== undefined && /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : undefined;
 }
 
-export async function readLimited(body: Readable, limit: number, declared?: number): Promise<Buffer> {
-  if (declared !== undefined && Number.isFinite(declared) && declared > limit) {
-    body.destroy();
-    throw new OciError('MANIFEST_INVALID', { limit, size: declared }, { message: `manifest larger than ${limit} bytes` });
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length;
-    if (total > limit) {
-      body.destroy();
-      throw new OciError('MANIFEST_INVALID', { limit }, { message: `manifest larger than ${limit} bytes` });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+function readLimited(body: Readable, limit: number, declared?: number): Promise<Buffer> {
+  return readCapped(body, limit, declared, (size) => new OciError('MANIFEST_INVALID', size === undefined ? { limit } : { limit, size }, { message: `manifest larger than ${limit} bytes` }));
 }
 
 /** An upstream outage (as opposed to "not found" or a bad request): a cached answer may then be served instead. */

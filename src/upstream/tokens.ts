@@ -3,6 +3,7 @@
 // until it expires (at most MAX_SCOPES per endpoint: scopes name repositories, which clients choose).
 import { LRUCache } from 'lru-cache';
 import { request, type Dispatcher } from 'undici';
+import { readCapped } from './capped-body.js';
 import type { Challenge } from './www-authenticate.js';
 import { basicHeader, type Credentials } from './credentials.js';
 
@@ -81,23 +82,12 @@ interface TokenJson { token?: unknown; access_token?: unknown; expires_in?: unkn
 
 /** The token response, read with a cap checked before and while reading. */
 async function readTokenJson(res: Dispatcher.ResponseData, origin: string): Promise<TokenJson> {
-  const declared = Number(res.headers['content-length']);
-  if (Number.isFinite(declared) && declared > MAX_TOKEN_RESPONSE) {
-    res.body.destroy();
-    throw new TokenError(`token server ${origin} sent ${declared} bytes (more than ${MAX_TOKEN_RESPONSE})`);
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of res.body) {
-    total += (chunk as Buffer).length;
-    if (total > MAX_TOKEN_RESPONSE) {
-      res.body.destroy();
-      throw new TokenError(`token server ${origin} sent more than ${MAX_TOKEN_RESPONSE} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
+  const tooLarge = (declared?: number) => new TokenError(declared === undefined
+    ? `token server ${origin} sent more than ${MAX_TOKEN_RESPONSE} bytes`
+    : `token server ${origin} sent ${declared} bytes (more than ${MAX_TOKEN_RESPONSE})`);
+  const body = await readCapped(res.body, MAX_TOKEN_RESPONSE, Number(res.headers['content-length']), tooLarge);
   try {
-    const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    const json = JSON.parse(body.toString('utf8')) as unknown;
     if (json && typeof json === 'object') return json as TokenJson;
   } catch (e) {
     throw new TokenError(`token server ${origin} sent invalid JSON: ${(e as Error).message}`);
