@@ -29,12 +29,12 @@ export interface RunningProxy {
   upstreams: Upstreams;
   service: CachingService;
   logger: Logger;
+  /** Present with `cluster:` in the config. */
+  cluster?: ClusterParts;
   /**
    * Stops accepting at once, lets in-flight responses run for up to `graceMs` (0 by default; `endGrace` cuts it
    * short), then aborts running fills (their temp files are removed) and closes what is still open.
    */
-  /** Present with `cluster:` in the config. */
-  cluster?: ClusterParts;
   close(opts?: { graceMs?: number; endGrace?: AbortSignal }): Promise<{ fillsAborted: number; connectionsCut: number }>;
 }
 
