@@ -20,7 +20,7 @@ export interface Route<M = unknown> {
 
 export interface RoutingTable<M = unknown> {
   defaultRegistry: string;
-  /** The mirror entry for a registry (its own, else "*"), or undefined when this mirror does not serve it. */
+  /** The mirror entry for a registry (its own, else "*"), or undefined when ocimirror does not serve it. */
   resolve(registry: string): M | undefined;
   /** `policies` deny and `allowRepositories`: a refused repository gets 403 before any upstream contact. */
   access?(registry: string, repo: string): Access;

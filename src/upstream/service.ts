@@ -117,7 +117,7 @@ export function upstreamFailure(err: AllEndpointsFailed, notFound: ErrorCode, fa
   if (err.allNotFound && earlier.length === 0) return new OciError(notFound, detail, { cause: err });
   if (failureStatus === 404) return new OciError(notFound, detail, { cause: err, message: 'no endpoint could serve this (answering 404 for old containerd)' });
   if (attempts.length > 0 && attempts.every((a) => a.status === 429)) {
-    return new OciError('TOOMANYREQUESTS', detail, { cause: err, message: `every endpoint of ${err.registry} is rate-limiting this mirror` });
+    return new OciError('TOOMANYREQUESTS', detail, { cause: err, message: `every endpoint of ${err.registry} is rate-limiting ocimirror` });
   }
   return new OciError('UNAVAILABLE', detail, { cause: err, status: failureStatus, message: `no upstream endpoint of ${err.registry} could serve the request` });
 }

@@ -1,5 +1,5 @@
 // `policies` and `allowRepositories` that load but cannot do what they say: a rule behind an earlier one that
-// matches everything it does, a glob naming no registry this mirror serves, cache settings on a deny rule (never
+// matches everything it does, a glob naming no registry ocimirror serves, cache settings on a deny rule (never
 // used), and immutableTags that would freeze `latest`. Shapes and types are the loader's job (file:line:col there).
 import { RE2JS } from 're2js';
 import { globToRegExp } from '../../config/policies.js';
