@@ -68,10 +68,6 @@ export class Policies {
     return { allowed: true };
   }
 
-  isAllowed(registry: string, repo: string): boolean {
-    return this.access(registry, repo).allowed;
-  }
-
   private first(registry: string, repo: string): CompiledRule | undefined {
     return this.rules.find((r) => r.matches(registry, repo));
   }

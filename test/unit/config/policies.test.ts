@@ -91,7 +91,7 @@ describe('policies: matching', () => {
   it('deny names the rule; "*" spans slashes, so nested repositories are denied too', () => {
     expect(p.access('quay.io', 'internal/team/app')).toEqual({ allowed: false, reason: 'quay.io/internal/team/app is denied by policies[1] (c.yaml:11:5)' });
     expect(p.access('docker.io', 'library/internal')).toEqual({ allowed: true });
-    expect(p.isAllowed('docker.io', 'internal/x')).toBe(false); // registry "*" covers Docker Hub too
+    expect(p.access('docker.io', 'internal/x').allowed).toBe(false); // registry "*" covers Docker Hub too
     // A client's 403 names the file and line, not the server's directories.
     const fromEtc = policiesOf(parseConfig('/etc/ocimirror/o.yaml', 'policies:\n  - deny: true\n'));
     expect(fromEtc.access('docker.io', 'library/x')).toEqual({ allowed: false, reason: 'docker.io/library/x is denied by policies[0] (o.yaml:2:5)' });
@@ -99,10 +99,10 @@ describe('policies: matching', () => {
 
   it('allowRepositories: only matching repositories; Docker Hub short names mean library/', () => {
     const allow = policiesOf(parseConfig('c.yaml', 'allowRepositories: ["docker.io/nginx", "*.example.com/team/*"]\n'));
-    expect(allow.isAllowed('docker.io', 'library/nginx')).toBe(true);
-    expect(allow.isAllowed('harbor.example.com', 'team/a/b')).toBe(true);
+    expect(allow.access('docker.io', 'library/nginx').allowed).toBe(true);
+    expect(allow.access('harbor.example.com', 'team/a/b').allowed).toBe(true);
     expect(allow.access('docker.io', 'library/redis')).toEqual({ allowed: false, reason: 'docker.io/library/redis matches no allowRepositories entry' });
-    expect(allow.isAllowed('example.com', 'team/a')).toBe(false);
+    expect(allow.access('example.com', 'team/a').allowed).toBe(false);
   });
 
   it('globs: * any run (slashes too), ? one character, everything else literal', () => {
