@@ -154,10 +154,15 @@ export class Upstreams {
       hooks: this.network, allowPrivateNetworks: this.config.upstream.allowPrivateNetworks, explicit, redirectAgents: this.redirectAgents,
     });
     const u = this.config.upstream;
-    const ping = () => client.ping(AbortSignal.timeout(u.connectTimeoutMs + u.responseTimeoutMs));
-    const health = new EndpointHealth(client.name, u.health, this.log, this.events.onHealthChange, ping);
+    const health = new EndpointHealth(client.name, u.health, this.log, this.events.onHealthChange, () => this.ping(client));
     const rateLimit = new EndpointRateLimit(client.name, u.rateLimitThreshold, this.log, this.events.now);
     return { client, health, rateLimit };
+  }
+
+  /** GET <apiRoot>/ within a connect and a response timeout: the check a 5xx triggers and the background probe alike. */
+  private ping(client: EndpointClient): Promise<number> {
+    const u = this.config.upstream;
+    return client.ping(AbortSignal.timeout(u.connectTimeoutMs + u.responseTimeoutMs));
   }
 
   private everyEndpoint(): SharedEndpoint[] {
@@ -172,7 +177,7 @@ export class Upstreams {
     try {
       await Promise.all(this.everyEndpoint().filter((e) => e.health.probeDue()).map(async ({ client, health }) => {
         try {
-          const status = await client.ping(AbortSignal.timeout(this.config.upstream.connectTimeoutMs + this.config.upstream.responseTimeoutMs));
+          const status = await this.ping(client);
           if (status < 500) health.recordSuccess();
           else health.probeFailed(`HTTP ${status}`);
         } catch (err) {
