@@ -51,10 +51,13 @@ export async function imageTree(digest: string, manifests: ManifestStore, blobs:
   return tree;
 }
 
-/** A single-platform image says its platform in its config only. */
+/**
+ * A single-platform image says its platform in its config only. A config that is not cached, or is not JSON, says
+ * nothing; a store that cannot be read is an error (EACCES or EIO is no "unknown platform").
+ */
 async function configPlatform(digest: string, blobs: BlobStore): Promise<string | undefined> {
-  const s = await blobs.stat(digest).catch(() => undefined);
+  const s = await blobs.stat(digest);
   if (!s || s.size > CONFIG_READ_LIMIT) return undefined;
-  const data = await blobs.readAll(digest).catch(() => undefined);
+  const data = await blobs.readAll(digest);
   try { return data ? platformText(JSON.parse(data.toString('utf8')) as PlatformFields) : undefined; } catch { return undefined; }
 }
