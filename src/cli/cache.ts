@@ -3,6 +3,7 @@
 // else on the stores directly.
 import { CacheAdmin, storeRemover, type CachedImage, type ImageTarget, type RemovalReport } from '../cache/cache-admin.js';
 import { openCacheStores } from '../cache/open-stores.js';
+import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import { formatBytes, type Output } from '../warm/progress.js';
 import { AdminClient } from './admin-client.js';
@@ -43,25 +44,29 @@ export async function cacheCommand(argv: string[], io: CacheIo = { stdout: proce
   if (action !== 'rm' && rest.length) throw new UsageError(`${action} takes no IMAGE arguments`);
   const config = loadCacheConfig(values.config);
 
-  const server = await AdminClient.connect(config.cache.dir);
-  const opened = server ? undefined : await openCacheStores(config, cliLogger(config));
-  const local = opened ? new CacheAdmin(opened.stores, storeRemover(opened.stores), { tagTtlMs: config.cache.tagTtlMs, now: Date.now }) : undefined;
+  const { admin, how, close } = await openAdmin(config);
   try {
     if (action === 'list') {
-      const images = server ? await server.call<CachedImage[]>('GET', '/cache/images') : await (local as CacheAdmin).list();
+      const images = await admin.list();
       io.stdout.write(format === 'json' ? `${JSON.stringify(images, null, 2)}\n` : table(images, Date.now()));
       return 0;
     }
-    const report = action === 'rm'
-      ? server ? await server.call<RemovalReport>('POST', '/cache/rm', { images: targets }) : await (local as CacheAdmin).remove(targets)
-      : server ? await server.call<RemovalReport>('POST', '/cache/prune', { olderThanMs }) : await (local as CacheAdmin).prune(olderThanMs);
-    io.stdout.write(describe(report, server ? 'through the running server' : 'on the stores (no server running)'));
+    const report = action === 'rm' ? await admin.remove(targets) : await admin.prune(olderThanMs);
+    io.stdout.write(describe(report, how));
     for (const n of report.notFound) io.stderr.write(`not cached: ${n}\n`);
     return report.notFound.length ? 1 : 0;
   } finally {
-    await server?.close();
-    opened?.close();
+    await close();
   }
+}
+
+/** The running server's admin socket when it answers, else a CacheAdmin on the stores themselves. */
+async function openAdmin(config: Config): Promise<{ admin: Pick<CacheAdmin, 'list' | 'remove' | 'prune'>; how: string; close(): Promise<void> }> {
+  const server = await AdminClient.connect(config.cache.dir);
+  if (server) return { admin: server, how: 'through the running server', close: () => server.close() };
+  const opened = await openCacheStores(config, cliLogger(config));
+  const admin = new CacheAdmin(opened.stores, storeRemover(opened.stores), { tagTtlMs: config.cache.tagTtlMs, now: Date.now });
+  return { admin, how: 'on the stores (no server running)', close: async () => opened.close() };
 }
 
 function age(text: string | undefined): number {
