@@ -1,11 +1,10 @@
 // Tag mappings written by `ocimirror import`. Each is written under the normalised Accept sets that real clients
 // send (so their lookups are hits within cache.tagTtl, with no upstream attempt) and under "any" (which answers
 // every other client once upstream has failed). `imported` keeps them servable until an upstream answers.
-import { accepts, DEFAULT_MANIFEST_ACCEPT, MANIFEST_TYPES, normaliseAccept } from '../oci/mediatypes.js';
+import { accepts, DEFAULT_MANIFEST_ACCEPT, MANIFEST_TYPES, normaliseAccept, SCHEMA1_TYPES } from '../oci/mediatypes.js';
 import type { ManifestHead } from './manifest-store.js';
 import type { TagMapping, TagRef, TagStore } from './tag-store.js';
 
-const SCHEMA1 = ['application/vnd.docker.distribution.manifest.v1+prettyjws', 'application/vnd.docker.distribution.manifest.v1+json'];
 const FOUR = [MANIFEST_TYPES.dockerV2, MANIFEST_TYPES.dockerList, MANIFEST_TYPES.ociManifest, MANIFEST_TYPES.ociIndex];
 
 /** Accept sets as clients send them when resolving a tag, normalised. */
@@ -13,7 +12,7 @@ export const CLIENT_ACCEPTS: readonly string[] = [...new Set([
   // containerd (so K3s and `ctr`): the four types and */*.
   normaliseAccept([...FOUR, '*/*'].join(', ')),
   // containers/image (skopeo, podman, CRI-O): the four types and both schema 1 variants.
-  normaliseAccept([...FOUR, ...SCHEMA1].join(', ')),
+  normaliseAccept([...FOUR, ...SCHEMA1_TYPES].join(', ')),
   // No Accept at all, and Docker's daemon: the four types.
   normaliseAccept(DEFAULT_MANIFEST_ACCEPT),
 ])];

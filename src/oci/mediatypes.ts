@@ -16,6 +16,9 @@ const SCHEMA1 = 'application/vnd.docker.distribution.manifest.v1+json';
 const SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
 const OCI_ARTIFACT = 'application/vnd.oci.artifact.manifest.v1+json';
 
+/** Docker schema 1, signed and not: containers/image (skopeo, podman, CRI-O) still names both in its Accept. */
+export const SCHEMA1_TYPES: readonly string[] = [SCHEMA1_SIGNED, SCHEMA1];
+
 /** Every manifest media type ocimirror serves a manifest as. */
 const KNOWN_MANIFEST_TYPES = new Set<string>([...Object.values(MANIFEST_TYPES), SCHEMA1, SCHEMA1_SIGNED, OCI_ARTIFACT]);
 
