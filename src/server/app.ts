@@ -23,12 +23,15 @@ export interface AppDeps<M> {
   limits?: ServerLimits;
 }
 
-/** Node's own checks of headersTimeout run every connectionsCheckingInterval (30 s by default): make it keep up. */
+/**
+ * What only Node's createServer takes (fastify sets requestTimeout, keepAliveTimeout and the socket timeout itself,
+ * after creating the server). Node's checks of headersTimeout run every connectionsCheckingInterval (30 s by
+ * default): make it keep up.
+ */
 function serverOptions(limits: ServerLimits | undefined): Record<string, number> {
   if (!limits) return {};
   return {
     headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.headersTimeoutMs * 2,
     connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
   };
 }
