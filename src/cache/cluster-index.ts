@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Ledger, LedgerTotals } from '../cluster/ledger.js';
+import { RedisUnavailableError } from '../cluster/redis-link.js';
 import type { ClusterEvictor } from './cluster-evictor.js';
 import { entryKey, splitEntryKey, type EntryIndex, type EntryKind, type EntryStore, type IndexedEntry, type IndexEvents, type IndexLimits } from './lru-index.js';
 
@@ -37,6 +38,8 @@ export class ClusterIndex implements EntryIndex {
   private unrecorded = { entries: 0, bytes: 0 };
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  /** Ledger failures already logged (bounded: their messages come from Redis). */
+  private readonly ledgerWarned = new LRUCache<string, true>({ max: 100 });
 
   constructor(private readonly o: ClusterIndexOptions) {
     this.maxSize = o.limits.maxSize;
@@ -55,7 +58,7 @@ export class ClusterIndex implements EntryIndex {
   /** Nothing to read at start-up: the ledger is shared, and an entry is learnt from its store on first use. */
   async load(_sources: AsyncIterable<IndexedEntry>[]): Promise<{ entries: number; bytes: number }> {
     await this.refresh();
-    if (await this.o.evictor.reconcileDue().catch(() => false)) this.o.evictor.wake();
+    if (await this.o.evictor.reconcileDue().catch(this.ledgerFailed('reconcile check', false))) this.o.evictor.wake();
     this.timer = setInterval(() => void this.tick(), this.o.tickMs ?? 10_000);
     this.timer.unref();
     return { ...this.totals };
@@ -110,7 +113,7 @@ export class ClusterIndex implements EntryIndex {
     const n = this.pins.get(member) ?? 0;
     this.pins.set(member, n + 1);
     // Sent before the caller opens the entry: the evictor sees the pin before it could delete what is read.
-    if (n === 0) this.o.ledger.addPin(member).catch(() => undefined);
+    if (n === 0) this.o.ledger.addPin(member).catch(this.ledgerFailed('pin', undefined));
     let done = false;
     return () => {
       if (done) return;
@@ -118,7 +121,7 @@ export class ClusterIndex implements EntryIndex {
       const left = (this.pins.get(member) ?? 1) - 1;
       if (left > 0) { this.pins.set(member, left); return; }
       this.pins.delete(member);
-      this.o.ledger.removePin(member).catch(() => undefined);
+      this.o.ledger.removePin(member).catch(this.ledgerFailed('unpin', undefined));
       if (this.deferred.delete(member)) void this.deleteFromStore(member);
     };
   }
@@ -131,9 +134,9 @@ export class ClusterIndex implements EntryIndex {
     const member = entryKey(kind, id);
     this.known.delete(member);
     if (this.pins.has(member)) { this.deferred.add(member); return 'deferred'; }
-    const claimed = await this.o.ledger.claim(member).catch(() => 'unknown' as const);
+    const claimed = await this.o.ledger.claim(member).catch(this.ledgerFailed('claim', 'unknown' as const));
     if (claimed === 'pinned') {
-      await this.o.ledger.markOldest(member).catch(() => undefined);
+      await this.o.ledger.markOldest(member).catch(this.ledgerFailed('mark oldest', undefined));
       return 'deferred';
     }
     await this.o.stores[kind].delete(id);
@@ -143,7 +146,7 @@ export class ClusterIndex implements EntryIndex {
   forget(kind: EntryKind, id: string): void {
     const member = entryKey(kind, id);
     this.known.delete(member);
-    this.o.ledger.remove(member).catch(() => undefined);
+    this.o.ledger.remove(member).catch(this.ledgerFailed('remove', undefined));
   }
 
   /** The evictor deleted an entry (here or on another replica, learnt through a failed read). */
@@ -153,37 +156,55 @@ export class ClusterIndex implements EntryIndex {
 
   private async deleteFromStore(member: string): Promise<void> {
     const [kind, id] = splitEntryKey(member)!;
-    await this.o.ledger.remove(member).catch(() => undefined);
+    await this.o.ledger.remove(member).catch(this.ledgerFailed('remove', undefined));
     try { await this.o.stores[kind].delete(id); } catch (err) { this.o.log.warn({ kind, id, err }, 'could not delete a cache entry'); }
   }
 
   private async tick(): Promise<void> {
     await this.flushTouches();
     // Renewed as a whole: a Redis that restarted empty gets this replica's pins back within one tick.
-    await this.o.ledger.setPins([...this.pins.keys()]).catch(() => undefined);
+    await this.o.ledger.setPins([...this.pins.keys()]).catch(this.ledgerFailed('pins', undefined));
     await this.refresh();
     // Also when the counts need rebuilding: a Redis that came back empty counts nothing, so never looks full.
     const over = this.totals.bytes > this.maxSize || this.totals.entries > this.o.limits.maxEntries;
-    if (over || (await this.o.evictor.reconcileDue().catch(() => false))) this.o.evictor.wake();
+    if (over || (await this.o.evictor.reconcileDue().catch(this.ledgerFailed('reconcile check', false)))) this.o.evictor.wake();
+  }
+
+  /**
+   * The ledger is bookkeeping: a failed call never fails a request (the next reconcile repairs the counts). Redis
+   * being away is logged once by RedisLink; anything else is logged once per operation and kind of error.
+   */
+  private ledgerFailed<T>(op: string, fallback: T): (err: unknown) => T {
+    return (err) => {
+      if (!(err instanceof RedisUnavailableError)) {
+        const key = `${op} ${(err as Error).name}: ${(err as Error).message}`.slice(0, 200);
+        if (!this.ledgerWarned.has(key)) {
+          this.ledgerWarned.set(key, true);
+          this.o.log.warn({ op, err }, 'the shared cache ledger refused a call; counts are repaired at the next reconcile');
+        }
+      }
+      return fallback;
+    };
   }
 
   private async flushTouches(): Promise<void> {
     const members = [...this.pending];
     this.pending.clear();
-    await this.o.ledger.touch(members, this.now()).catch(() => undefined);
+    await this.o.ledger.touch(members, this.now()).catch(this.ledgerFailed('touch', undefined));
   }
 
   private async refresh(): Promise<void> {
     try {
       this.totals = await this.o.ledger.totals();
-    } catch {
+    } catch (err) {
+      this.ledgerFailed('totals', undefined)(err);
       return;
     }
     if (this.unrecorded.entries > 0) {
       this.o.log.info({ ...this.unrecorded }, 'entries stored while Redis was away are counted at the next reconcile');
       this.unrecorded = { entries: 0, bytes: 0 };
       // Forces the next evictor to list the stores before it trusts the totals.
-      await this.o.ledger.setReconciledAt(undefined).catch(() => undefined);
+      await this.o.ledger.setReconciledAt(undefined).catch(this.ledgerFailed('reconcile mark', undefined));
     }
   }
 }

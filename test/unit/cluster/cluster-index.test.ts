@@ -166,6 +166,21 @@ describe('ClusterIndex on redis-server', () => {
     expect(await a.ledger.reconciledAt()).toBeGreaterThan(0);
   });
 
+  it('a ledger call Redis refuses (not an outage) never fails the caller and is logged once, not per call', async () => {
+    const c = await cluster({ maxSize: 1000, maxEntries: 100 });
+    const a = await c.replica('a');
+    const lines: string[] = [];
+    const capture = pino({ level: 'warn' }, { write: (line: string) => { lines.push(line); } });
+    a.ledger.addPin = async () => { throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value'); };
+    const index = new ClusterIndex({ stores: c.bucket.stores, limits: { maxSize: 1000, maxEntries: 100 }, ledger: a.ledger, evictor: a.evictor, log: capture, now: () => 1, touchEveryMs: 0, tickMs: 3_600_000 });
+    indexes.push(index);
+    for (let i = 0; i < 3; i++) index.pin('blob', `p${i}`)();
+    // The rejected calls settle within the current turn of the event loop.
+    await new Promise((r) => setImmediate(r));
+    expect(lines.map((l) => (JSON.parse(l) as { msg: string; op: string }).op)).toEqual(['pin']);
+    expect(lines[0]).toMatch(/WRONGTYPE/);
+  });
+
   it('with Redis stopped, adds and pins do not fail and nothing is evicted; back up, the missed entries are reconciled', async () => {
     const c = await cluster({ maxSize: 100, maxEntries: 1000 });
     const a = await c.replica('a');
