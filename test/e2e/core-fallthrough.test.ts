@@ -90,8 +90,12 @@ describe('each rule falls through to the next endpoint, which serves the right i
     const attempts = attemptsFor(rule);
     expect(attempts[0]).toMatch(why);
     expect(attempts.at(-1)).toMatch(new RegExp(`^${dist.url.replace(/\./g, '\\.')} 200 `));
-    // Bounded by the timeouts: at most one 1 s timeout, then the endpoint is tried last.
-    expect(ms).toBeLessThan(5_000);
+    // Timeouts are bounded per pull: a connect timeout marks the endpoint down at once; a response timeout may be one
+    // client's doing (issue 8 rule 12), so two distinct requests timing out move the endpoint last.
+    const timeouts = proxy.requests(new RegExp(`^/v2/library/ft-${rule}/`)).flatMap((l) => (l.attempts as string[] | undefined) ?? [])
+      .filter((a) => /TIMEOUT|Timeout/.test(a));
+    expect(timeouts.length).toBeLessThanOrEqual(rule === 'stall' ? 2 : 1);
+    console.log(`fall-through ${rule}: pulled in ${Math.round(ms)} ms`);
   }, 30_000);
 
   it('401/403 were answers to an auth attempt: the endpoint got its own Basic credentials', () => {
