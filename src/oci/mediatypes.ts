@@ -46,9 +46,20 @@ export function normaliseAccept(accept: string | string[] | undefined): string {
   return types.size === 0 ? DEFAULT_MANIFEST_ACCEPT : [...types].sort().join(', ');
 }
 
-/** A short stable name for a normalised Accept (file names, map keys). */
+/** Keys already computed: a normalised Accept is one of a few hundred sets at most, so this stays small. */
+const acceptKeys = new Map<string, string>();
+
+/** A short stable name for an Accept (file names, map keys); asked on every tag lookup, so remembered. */
 export function acceptKey(accept: string): string {
-  return createHash('sha256').update(normaliseAccept(accept)).digest('hex').slice(0, 16);
+  const normalised = normaliseAccept(accept);
+  let key = acceptKeys.get(normalised);
+  if (key === undefined) {
+    key = createHash('sha256').update(normalised).digest('hex').slice(0, 16);
+    // There are 2^9 sets of the known types; the bound only matters if that list grows.
+    if (acceptKeys.size >= 1024) acceptKeys.clear();
+    acceptKeys.set(normalised, key);
+  }
+  return key;
 }
 
 /** Whether an Accept admits a media type (a wildcard admits anything). */
