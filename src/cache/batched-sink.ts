@@ -8,7 +8,7 @@ const BATCH_BYTES = 1024 * 1024;
 /**
  * Group commit: a chunk is written at once when the disk is idle; chunks arriving meanwhile are gathered and
  * written together when it is done — few syscalls and wake-ups under load, no added latency on a slow link.
- * Each batch is reported once it is on disk, so `written` and the in-memory window always agree.
+ * Each batch is reported once it is on disk (`onWritten`): only then may the fill's window let go of its bytes.
  */
 export class BatchedSink implements BlobSink {
   private batch: Buffer[] = [];
@@ -21,7 +21,7 @@ export class BatchedSink implements BlobSink {
     return this.error !== undefined;
   }
 
-  constructor(private readonly writer: BlobWriter, private readonly onWritten: (at: number, buf: Buffer) => void) {}
+  constructor(private readonly writer: BlobWriter, private readonly onWritten: () => void) {}
 
   /** Waits (returns a promise) only when a full batch is queued behind a write in flight. */
   write(chunk: Buffer): Promise<void> | undefined {
@@ -37,11 +37,10 @@ export class BatchedSink implements BlobSink {
     const buf = this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batchBytes);
     this.batch = [];
     this.batchBytes = 0;
-    const at = this.writer.written;
     this.inflight = this.writer.write(buf).then(
       () => {
         this.inflight = undefined;
-        this.onWritten(at, buf);
+        this.onWritten();
         if (this.batchBytes > 0 && !this.error) this.startWrite();
       },
       (err: unknown) => { this.error = err; this.inflight = undefined; },

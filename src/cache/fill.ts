@@ -10,11 +10,12 @@ import type { Logger } from 'pino';
 import type { BlobStore, BlobWriter, StoredBlob } from './blob-store.js';
 import { DigestMismatchError } from './blob-store.js';
 import { BatchedSink } from './batched-sink.js';
+import { FillWindow } from './fill-window.js';
 import { OciError } from '../oci/errors.js';
 import { BrokeOff } from '../upstream/blob-body.js';
 import type { BlobSource, BlobTransfer, BlobTransferRequest, OpenedBlob } from '../upstream/blob-source.js';
 
-/** How much of a fill's tail is kept in memory for the clients following it. */
+/** How much of a fill's tail is kept in memory for the clients following it (plus whatever is not on disk yet). */
 const WINDOW_BYTES = 8 * 1024 * 1024;
 
 /** What to fetch (mirror, repo, digest, endpoints to leave out) and where to put it. */
@@ -61,6 +62,7 @@ export class BlobFill extends EventEmitter {
     return this.transfer?.attempts ?? [];
   }
 
+  /** Bytes on disk (a reader that fell behind the window reads them from the file). */
   get written(): number {
     return this.writer?.written ?? 0;
   }
@@ -72,13 +74,17 @@ export class BlobFill extends EventEmitter {
     return { repo: this.opts.repo, size: this.size, written: this.written, startedAt: this.startedAt, clients: this.readers, endpoint: this.endpoint };
   }
 
+  /** Bytes received from upstream: in the window now, on disk soon. */
+  private received = 0;
+  private readonly window = new FillWindow(WINDOW_BYTES);
+
   /** True once the bytes matched the digest (before fsync and rename: clients need not wait for the disk). */
   verified = false;
 
-  /** Bytes a reader may hand out: everything written, except the final byte until the digest has been verified. */
+  /** Bytes a reader may hand out: everything received, except the final byte until the digest has been verified. */
   get readable(): number {
     if (this.verified || this.state === 'done') return this.size ?? this.written;
-    return this.size === undefined ? 0 : Math.min(this.written, this.size - 1);
+    return this.size === undefined ? 0 : Math.min(this.received, this.size - 1);
   }
 
   /** Resolves once the size is known (first upstream response), rejects if the fill failed before that. */
@@ -110,6 +116,8 @@ export class BlobFill extends EventEmitter {
     // An upstream that sent no Content-Length: clients waited for the whole blob, which now has a size.
     if (state === 'done' && this.size === undefined) this.size = this.stored?.size ?? this.written;
     this.state = state;
+    // Readers that are still behind read the file from here on: a stalled client must not pin the window.
+    this.window.clear();
     this.resolveReady();
     this.emit('progress');
     this.emit(state);
@@ -157,9 +165,19 @@ export class BlobFill extends EventEmitter {
 
   /** Writes one opened body; false when the endpoint broke off and the transfer must be opened again. */
   private async receive(opened: OpenedBlob, writer: BlobWriter): Promise<boolean> {
-    const sink = new BatchedSink(writer, (at, buf) => this.remember(at, buf));
+    const sink = new BatchedSink(writer, () => { this.window.trim(writer.written); this.emit('progress'); });
+    // Every received byte is written (drained) before a resume, so the next open starts where this one ended.
+    this.received = writer.written;
+    const receiving = {
+      write: (chunk: Buffer) => {
+        this.window.push(this.received, chunk);
+        this.received += chunk.length;
+        this.emit('progress');
+        return sink.write(chunk);
+      },
+    };
     try {
-      await opened.body.pipeTo(sink);
+      await opened.body.pipeTo(receiving);
       await sink.drain();
       return true;
     } catch (err) {
@@ -189,27 +207,15 @@ export class BlobFill extends EventEmitter {
     };
   }
 
-  /** The most recently written bytes, kept in memory so clients following the fill need no file reads. */
-  private window: { at: number; buf: Buffer }[] = [];
-  private windowBytes = 0;
-
-  private remember(at: number, buf: Buffer): void {
-    this.window.push({ at, buf });
-    this.windowBytes += buf.length;
-    while (this.windowBytes > WINDOW_BYTES && this.window.length > 1) this.windowBytes -= (this.window.shift() as { buf: Buffer }).buf.length;
-    this.emit('progress');
-  }
-
   /** Bytes at `position` from the in-memory window (zero-copy), or undefined when they are only on disk. */
   peek(position: number, length: number): Buffer | undefined {
-    for (const { at, buf } of this.window) {
-      if (position >= at && position < at + buf.length) return buf.subarray(position - at, Math.min(buf.length, position - at + length));
-    }
-    return undefined;
+    return this.window.peek(position, length);
   }
 
+  /** Reads bytes from the file: only what is on disk (the window holds everything that is not). */
   read(position: number, length: number): Promise<Buffer> {
-    if (!this.writer) return Promise.resolve(Buffer.alloc(0));
-    return this.writer.read(position, length);
+    const n = Math.min(length, this.written - position);
+    if (!this.writer || n <= 0) return Promise.resolve(Buffer.alloc(0));
+    return this.writer.read(position, n);
   }
 }

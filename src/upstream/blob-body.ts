@@ -46,37 +46,58 @@ export class ResponseBody implements BlobBody {
     private readonly brokeOff: (at: number, err: unknown) => BrokeOff,
   ) {}
 
-  async pipeTo(sink: BlobSink): Promise<void> {
-    if (this.used) throw new Error('an opened blob body can be piped once');
+  /**
+   * Plain 'data' events rather than an async iterator: each chunk goes into the sink in the same tick it arrives,
+   * without a promise per chunk; the body is paused only while a promise the sink returned is pending.
+   */
+  pipeTo(sink: BlobSink): Promise<void> {
+    if (this.used) return Promise.reject(new Error('an opened blob body can be piped once'));
     this.used = true;
-    const size = this.size;
+    const { body, size, start } = this;
     let skip = this.skip;
-    let at = this.start;
-    // Set while the sink holds the chunk: an error then is the sink's, not the endpoint's.
-    let inSink = false;
-    try {
-      for await (const chunk of this.body as AsyncIterable<Buffer>) {
+    let at = start;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      /** Ends the transfer; an error from the sink is its own, anything else is the endpoint's or the abort's. */
+      const stop = (err: unknown, fromSink: boolean) => {
+        if (settled) return;
+        settled = true;
+        body.off('data', onData);
+        body.destroy();
+        if (fromSink) reject(err);
+        else if (this.signal?.aborted) reject(this.signal.reason);
+        else reject(this.brokeOff(at, err));
+      };
+      const onData = (chunk: Buffer) => {
         let c = chunk;
         if (skip > 0) {
           const n = Math.min(skip, c.length);
           skip -= n;
+          if (n === c.length) return;
           c = c.subarray(n);
-          if (c.length === 0) continue;
         }
-        if (size !== undefined && at + c.length > size) throw new Error('upstream sent more bytes than its Content-Length');
+        if (size !== undefined && at + c.length > size) return stop(new Error('upstream sent more bytes than its Content-Length'), false);
         at += c.length;
-        inSink = true;
-        const wait = sink.write(c);
-        if (wait) await wait;
-        inSink = false;
-      }
-      if (skip > 0) throw new Error(`body ended before byte ${this.start}`);
-      if (size !== undefined && at < size) throw new Error(`body ended after ${at} of ${size} bytes`);
-    } catch (err) {
-      this.body.destroy();
-      if (inSink) throw err;
-      if (this.signal?.aborted) throw this.signal.reason;
-      throw this.brokeOff(at, err);
-    }
+        let wait: Promise<void> | undefined;
+        try {
+          wait = sink.write(c);
+        } catch (err) {
+          return stop(err, true);
+        }
+        if (wait) {
+          body.pause();
+          wait.then(() => { if (!settled) body.resume(); }, (err: unknown) => stop(err, true));
+        }
+      };
+      body.on('data', onData);
+      body.once('error', (err: Error) => stop(err, false));
+      body.once('close', () => stop(new Error('upstream body closed before its end'), false));
+      body.once('end', () => {
+        if (skip > 0) return stop(new Error(`body ended before byte ${start}`), false);
+        if (size !== undefined && at < size) return stop(new Error(`body ended after ${at} of ${size} bytes`), false);
+        settled = true;
+        resolve();
+      });
+    });
   }
 }

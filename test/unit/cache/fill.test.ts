@@ -198,11 +198,13 @@ describe('BlobFill', () => {
   it('an upstream that sends no Content-Length: clients get the blob once it is verified', async () => {
     const one = new PassThrough();
     const fill = fillWith(scriptedSource([{ endpoint: 'one', body: one }]).source);
+    // A client joins first (as BlobCache does: it acquires before it waits for the size).
+    const release = fill.acquire();
     const sized = fill.whenSized();
     one.end(data);
     expect(await sized).toBe(data.length);
     expect(fill.state).toBe('done');
-    const got = await readAll(new FillReader(fill, 0, data.length - 1, fill.acquire()));
+    const got = await readAll(new FillReader(fill, 0, data.length - 1, release));
     expect(got.data.equals(data)).toBe(true);
   });
 });
