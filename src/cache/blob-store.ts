@@ -36,8 +36,8 @@ export interface BlobStore {
   put(digest: string, data: Buffer): Promise<StoredBlob>;
   createWriter(digest: string): Promise<BlobWriter>;
   delete(digest: string): Promise<void>;
-  /** Records an access so LRU order survives a restart (implementations may throttle). */
-  touch(digest: string): Promise<void>;
+  /** Records an access at `at` (default now) so LRU order survives a restart; the index throttles the calls. */
+  touch(digest: string, at?: Date): Promise<void>;
   /** Every committed blob, for rebuilding the index at start-up. */
   list(): AsyncIterable<StoredBlob>;
   /** Removes leftovers of interrupted writes (after a crash). Returns how many were removed. */

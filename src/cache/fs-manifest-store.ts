@@ -89,9 +89,8 @@ export class FsManifestStore implements ManifestStore {
     await rm(this.path(digest), { force: true });
   }
 
-  async touch(digest: string): Promise<void> {
-    const d = new Date();
-    await utimes(this.path(digest), d, d).catch((e: NodeJS.ErrnoException) => {
+  async touch(digest: string, at = new Date()): Promise<void> {
+    await utimes(this.path(digest), at, at).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') this.log.warn({ digest, err: e }, 'cannot record a manifest access time');
     });
   }

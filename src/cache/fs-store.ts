@@ -70,10 +70,9 @@ export class FsBlobStore implements BlobStore {
     await rm(this.path(digest), { force: true });
   }
 
-  /** mtime is the persisted access time: one utimes per blob or manifest served, so LRU order survives a restart. */
-  async touch(digest: string): Promise<void> {
-    const d = new Date();
-    await utimes(this.path(digest), d, d).catch((e: NodeJS.ErrnoException) => {
+  /** mtime is the persisted access time, so LRU order survives a restart (the index throttles these writes). */
+  async touch(digest: string, at = new Date()): Promise<void> {
+    await utimes(this.path(digest), at, at).catch((e: NodeJS.ErrnoException) => {
       // Evicted meanwhile: nothing to record. Anything else (EACCES, EROFS, EIO) the index logs.
       if (e.code !== 'ENOENT') throw e;
     });

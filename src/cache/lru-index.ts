@@ -4,14 +4,15 @@
 // ocimirror remembers their sizes and order, so an entry another process wrote (import) is learnt on first use.
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { AccessTimes } from './access-times.js';
 
 export type EntryKind = 'blob' | 'manifest' | 'tag';
 
 /** What the index needs of each kind's store. */
 export interface EntryStore {
   delete(id: string): Promise<void>;
-  /** Persists an access so LRU order survives a restart (may be throttled or a no-op). */
-  touch(id: string): Promise<void>;
+  /** Persists an access at `at` so LRU order survives a restart (may be a no-op); the index throttles the calls. */
+  touch(id: string, at: Date): Promise<void>;
 }
 
 export interface IndexedEntry {
@@ -28,6 +29,11 @@ export interface IndexEvents {
 }
 
 export interface IndexLimits { maxSize: number; maxEntries: number }
+
+export interface IndexOptions extends IndexEvents {
+  /** The clock access times are written with (tests move it instead of sleeping). */
+  now?: () => number;
+}
 
 /**
  * What the cache asks of an index, whichever it is: this process's LRU (CacheIndex), or the one the replicas of a
@@ -50,7 +56,8 @@ export interface EntryIndex {
   delete(kind: EntryKind, id: string): Promise<'deleted' | 'deferred'>;
   /** Drops an entry that is already gone from its store. */
   forget(kind: EntryKind, id: string): void;
-  close?(): void;
+  /** Shutdown: whatever is still pending (access times) is written. */
+  close?(): void | Promise<void>;
 }
 
 /** How an index names an entry in one string (a map key, a Redis member): "<kind> <id>". */
@@ -68,15 +75,17 @@ export class CacheIndex implements EntryIndex {
   private readonly pins = new Map<string, number>();
   private readonly pendingDelete = new Set<string>();
   private readonly warned = new Set<string>();
+  private readonly access: AccessTimes<EntryKind>;
   readonly maxSize: number;
 
   constructor(
     private readonly stores: Readonly<Record<EntryKind, EntryStore>>,
     limits: IndexLimits,
     private readonly log: Logger,
-    private readonly events: IndexEvents = {},
+    private readonly events: IndexOptions = {},
   ) {
     this.maxSize = limits.maxSize;
+    this.access = new AccessTimes(stores, events.now ?? Date.now, (kind, err) => this.warnOnce(`touch ${kind} ${(err as NodeJS.ErrnoException).code ?? (err as Error).name}`, err));
     this.lru = new LRUCache<string, number>({
       maxSize: limits.maxSize,
       max: limits.maxEntries,
@@ -84,6 +93,7 @@ export class CacheIndex implements EntryIndex {
       dispose: (size, key, reason) => {
         if (reason !== 'evict') return;
         const [kind, id] = splitEntryKey(key)!;
+        this.access.forget(kind, id);
         this.events.onEvict?.(kind, id, size);
         if (this.pins.has(key)) { this.pendingDelete.add(key); return; }
         void this.remove(key);
@@ -107,7 +117,7 @@ export class CacheIndex implements EntryIndex {
   /** Marks a use (moves it to most-recently-used) and returns its size. */
   use(kind: EntryKind, id: string): number | undefined {
     const size = this.lru.get(entryKey(kind, id));
-    if (size !== undefined) this.stores[kind].touch(id).catch((err: NodeJS.ErrnoException) => this.warnOnce(`touch ${kind} ${err.code ?? err.name}`, err));
+    if (size !== undefined) this.access.record(kind, id);
     return size;
   }
 
@@ -149,6 +159,7 @@ export class CacheIndex implements EntryIndex {
   async delete(kind: EntryKind, id: string): Promise<'deleted' | 'deferred'> {
     const key = entryKey(kind, id);
     this.lru.delete(key);
+    this.access.forget(kind, id);
     if (this.pins.has(key)) { this.pendingDelete.add(key); return 'deferred'; }
     this.pendingDelete.delete(key);
     await this.stores[kind].delete(id);
@@ -158,6 +169,12 @@ export class CacheIndex implements EntryIndex {
   /** Drops an entry from the index only (it is already gone from its store). */
   forget(kind: EntryKind, id: string): void {
     this.lru.delete(entryKey(kind, id));
+    this.access.forget(kind, id);
+  }
+
+  /** Shutdown: access times not yet written are written now, so the LRU order survives the restart. */
+  close(): Promise<void> {
+    return this.access.close();
   }
 
   /** A storage problem is logged once per kind of failure, not once per cache hit. */

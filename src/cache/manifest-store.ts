@@ -25,7 +25,7 @@ export interface ManifestStore {
   /** Stores a manifest after checking its digest and size; atomic (visible whole or not at all) and durable. */
   put(digest: string, mediaType: string, body: Buffer): Promise<ManifestHead>;
   delete(digest: string): Promise<void>;
-  touch(digest: string): Promise<void>;
+  touch(digest: string, at?: Date): Promise<void>;
   /** Every stored manifest, for rebuilding the index at start-up. */
   list(): AsyncIterable<IndexedEntry>;
 }

@@ -56,7 +56,7 @@ export class CachingService implements RegistryService<MirrorUpstream> {
     const limits = { maxSize: config.cache.maxSize, maxEntries: config.cache.maxEntries };
     this.index = opts.index
       ? opts.index(entryStores, () => this.listings(), events)
-      : new CacheIndex(entryStores, limits, log, events);
+      : new CacheIndex(entryStores, limits, log, { ...events, ...(opts.now ? { now: opts.now } : {}) });
     this.blobs = new BlobCache(blobs, this.index, upstream, source, this.stats, log, { fillTimeoutMs: config.cache.fillTimeoutMs, ...(opts.shared ? { shared: opts.shared } : {}), redirect: config.cache.store.type === 's3' && config.cache.store.redirect });
     this.manifests = new ManifestCache({
       manifests, tags, index: this.index, upstream, stats: this.stats, log, policies: policiesOf(config), now: opts.now ?? Date.now,
@@ -76,7 +76,8 @@ export class CachingService implements RegistryService<MirrorUpstream> {
   }
 
   async close(): Promise<void> {
-    this.index.close?.();
+    // The index first (a shared one stops its timers; this process's writes its pending access times).
+    await this.index.close?.();
     await this.blobs.close();
   }
 
