@@ -193,6 +193,10 @@ export class BlobCache {
     const length = planLength(plan);
     const unpin = this.index.pin('blob', req.digest);
     try {
+      if (req.acceptsSender && length > 0 && this.store.sender) {
+        const sender = await this.store.sender(req.digest, plan, (sent) => { unpin(); this.stats.bytesFromCache += sent; });
+        return { ...base, sender };
+      }
       const stream = length > 0 ? await this.store.open(req.digest, plan) : Readable.from([]);
       stream.once('close', unpin);
       countServed(stream, length, () => (stream as Readable & { bytesRead?: number }).bytesRead ?? 0, (n) => { this.stats.bytesFromCache += n; });

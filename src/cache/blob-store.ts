@@ -1,6 +1,7 @@
 // Content-addressed storage for blobs and manifests. A writer becomes visible only after commit() has checked
 // size and digest; every implementation (filesystem, later S3) runs the contract suite in test/contract/.
 import type { Readable } from 'node:stream';
+import type { BlobSender } from '../oci/service.js';
 
 export interface StoredBlob {
   digest: string;
@@ -30,6 +31,11 @@ export interface BlobStore {
   stat(digest: string): Promise<StoredBlob | undefined>;
   /** Streams [start, end] (inclusive) of a committed blob. */
   open(digest: string, range?: { start: number; end: number }): Promise<Readable>;
+  /**
+   * Like open(), as a sender that writes into a response from reused buffers (file-backed stores only). `onClose`
+   * gets the bytes sent once the blob is released (sent, failed or discarded).
+   */
+  sender?(digest: string, range: { start: number; end: number }, onClose: (sent: number) => void): Promise<BlobSender>;
   /** Reads a small committed blob whole (manifests). */
   readAll(digest: string): Promise<Buffer | undefined>;
   /** Stores a small verified payload in one go (manifests). */

@@ -10,13 +10,17 @@ export async function writeFully(handle: FileHandle, chunk: Buffer, position: nu
 }
 
 /** Exactly `length` bytes at `position`; throws if the file ends first. */
-export async function readFully(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+export function readFully(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  return readInto(handle, Buffer.allocUnsafe(length), position, length);
+}
+
+/** Exactly `length` bytes at `position` into the start of `buf`; throws if the file ends first. */
+export async function readInto(handle: FileHandle, buf: Buffer, position: number, length: number): Promise<Buffer> {
   let off = 0;
   while (off < length) {
     const { bytesRead } = await handle.read(buf, off, length - off, position + off);
     if (bytesRead === 0) throw new Error(`file ended at byte ${position + off} of ${position + length}`);
     off += bytesRead;
   }
-  return buf;
+  return buf.subarray(0, length);
 }

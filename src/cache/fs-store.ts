@@ -9,6 +9,7 @@ import { algorithmOf } from '../oci/digest.js';
 import { digestPath, entriesOf, walkDigests } from './fs-layout.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
 import { writeFully } from './file-io.js';
+import { FileSender } from './file-sender.js';
 
 export class FsBlobStore implements BlobStore {
   constructor(readonly dir: string) {}
@@ -37,6 +38,10 @@ export class FsBlobStore implements BlobStore {
     const handle = await open(this.path(digest), 'r');
     // The stream owns the FileHandle (never its raw fd: the handle would close it again when collected).
     return handle.createReadStream({ autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 1024 * 1024 });
+  }
+
+  async sender(digest: string, range: { start: number; end: number }, onClose: (sent: number) => void): Promise<FileSender> {
+    return new FileSender(await open(this.path(digest), 'r'), range.start, range.end, onClose);
   }
 
   async readAll(digest: string): Promise<Buffer | undefined> {

@@ -1,7 +1,7 @@
 // What the routes ask for and get back. The server never knows whether bytes came from cache or upstream:
 // it asks a RegistryService and maps the result. `M` is the mirror entry routing resolved the registry to; its
 // type belongs to the upstream layer, so this layer only carries it down (every request resolves it once).
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { ByteRange, RangePlan } from './range.js';
 
 export interface Target<M = unknown> {
@@ -43,6 +43,19 @@ export interface BlobRequest<M = unknown> extends Target<M> {
   digest: string;
   method: 'GET' | 'HEAD';
   range?: ByteRange;
+  /** The caller writes to a client's response and takes a `sender` instead of a `stream` where one is offered. */
+  acceptsSender?: boolean;
+}
+
+/**
+ * A body its owner writes into the response itself, reusing a few buffers as each write is flushed: a Readable
+ * must hand over a new buffer per read, and that garbage is what sends V8 into back-to-back mark-compacts.
+ */
+export interface BlobSender {
+  /** Writes exactly the plan's bytes into `out`; resolves once the last write is flushed. A read error destroys `out` and rejects. */
+  sendTo(out: Writable): Promise<void>;
+  /** The body will not be sent after all (an error first): releases what it holds. */
+  discard(): void;
 }
 
 export interface BlobResult extends Provenance {
@@ -52,10 +65,12 @@ export interface BlobResult extends Provenance {
   mediaType?: string;
   /** What to answer (from planRange): the route switches on it. */
   plan: RangePlan;
-  /** Present for full and partial plans; emits exactly the plan's bytes. Errors mid-way mean: abort the client. */
+  /** Present for full and partial plans (or `sender`); emits exactly the plan's bytes. Errors mid-way mean: abort the client. */
   stream?: Readable;
   /** Instead of bytes: a short-lived URL the client fetches them from (307), with its Range. */
   redirect?: string;
+  /** Instead of `stream`, only when the request said `acceptsSender`. */
+  sender?: BlobSender;
 }
 
 export interface ListRequest<M = unknown> extends Target<M> {
