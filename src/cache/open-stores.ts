@@ -8,10 +8,6 @@ import type { Config } from '../config/schema.js';
 import { FsBlobStore } from './fs-store.js';
 import { FsManifestStore } from './fs-manifest-store.js';
 import { FsTagStore } from './fs-tag-store.js';
-import { createS3Client } from './s3-client.js';
-import { S3ManifestStore } from './s3-manifest-store.js';
-import { S3BlobStore } from './s3-store.js';
-import { S3TagStore } from './s3-tag-store.js';
 import type { CacheStores } from './service.js';
 
 /** An upload older than the longest fill plus this is certainly abandoned (and survives some clock skew). */
@@ -36,6 +32,10 @@ export async function openCacheStores(config: Config, logger: Logger): Promise<O
     await Promise.all([blobs.init(), manifests.init(), tags.init()]);
     return { stores: { blobs, manifests, tags }, summary: { type: 'fs', dir: config.cache.dir }, close: () => undefined };
   }
+  // Loaded only for an S3 store: the AWS SDK is resident memory a filesystem cache never needs.
+  const [{ createS3Client }, { S3ManifestStore }, { S3BlobStore }, { S3TagStore }] = await Promise.all([
+    import('./s3-client.js'), import('./s3-manifest-store.js'), import('./s3-store.js'), import('./s3-tag-store.js'),
+  ]);
   const client = createS3Client(s);
   const where = { client, bucket: s.bucket, prefix: s.prefix };
   const blobs = new S3BlobStore({ ...where, spillDir: join(config.cache.dir, 'tmp'), staleUploadMs: config.cache.fillTimeoutMs + STALE_UPLOAD_MARGIN_MS });

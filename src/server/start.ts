@@ -15,7 +15,7 @@ import { buildApp } from './app.js';
 import { authPlugin } from './auth.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type ProxyMetrics } from './metrics.js';
-import { openCluster, type ClusterParts } from './cluster.js';
+import type { ClusterParts } from './cluster.js';
 import { peerFillsPlugin } from './peer-fills.js';
 import { healthPlugin, type Check } from './health.js';
 import { startAdminSocket } from './admin-socket.js';
@@ -69,7 +69,8 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const proxy = new ProxyService(config.upstream.failureStatus);
   const blobSource = new UpstreamBlobSource(config.upstream.failureStatus);
   const { stores, summary: storeSummary, close: closeStore, unreachable: storeUnreachable } = await openCacheStores(config, logger);
-  const cluster = config.cluster ? await openCluster({ ...config, cluster: config.cluster }, logger) : undefined;
+  // Loaded only for a cluster: the Redis client is resident memory a single replica never needs.
+  const cluster = config.cluster ? await (await import('./cluster.js')).openCluster({ ...config, cluster: config.cluster }, logger) : undefined;
   const service = new CachingService(stores, proxy, blobSource, config, logger, { ...(opts.now ? { now: opts.now } : {}), ...(cluster ? { index: cluster.index, shared: cluster.fills } : {}) });
   const cacheState = await service.init();
   logger.info({ dir: config.cache.dir, store: storeSummary, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
