@@ -2,13 +2,16 @@
 import type { BlobSink } from '../upstream/blob-body.js';
 import type { BlobWriter } from './blob-store.js';
 
-/** While a write is in flight, upstream chunks are gathered; past this much, reading waits for the disk. */
-const BATCH_BYTES = 1024 * 1024;
+/** A write starts once this much has gathered: readers are fed from memory, so nothing waits for small writes. */
+const MIN_BATCH_BYTES = 512 * 1024;
+/** Past this much gathered behind a write in flight, the source waits for the disk. */
+const MAX_QUEUED_BYTES = 2 * 1024 * 1024;
 
 /**
- * Group commit: a chunk is written at once when the disk is idle; chunks arriving meanwhile are gathered and
- * written together when it is done — few syscalls and wake-ups under load, no added latency on a slow link.
- * Each batch is reported once it is on disk (`onWritten`): only then may the fill's window let go of its bytes.
+ * Group commit: chunks are gathered and written in batches of at least MIN_BATCH_BYTES (the rest when drained),
+ * one write at a time — few syscalls and thread hand-offs whatever the chunk size. Nobody waits for these writes
+ * but a fill that outruns its disk; clients read the fill's window. Each batch is reported once it is on disk
+ * (`onWritten`): only then may the window let go of its bytes.
  */
 export class BatchedSink implements BlobSink {
   private batch: Buffer[] = [];
@@ -23,25 +26,30 @@ export class BatchedSink implements BlobSink {
 
   constructor(private readonly writer: BlobWriter, private readonly onWritten: () => void) {}
 
-  /** Waits (returns a promise) only when a full batch is queued behind a write in flight. */
+  /** Waits (returns a promise) only when MAX_QUEUED_BYTES are gathered behind a write in flight. */
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.error) return Promise.reject(this.error);
     this.batch.push(chunk);
     this.batchBytes += chunk.length;
-    if (!this.inflight) this.startWrite();
-    else if (this.batchBytes >= BATCH_BYTES) return this.idle();
+    if (!this.inflight) {
+      if (this.batchBytes >= MIN_BATCH_BYTES) this.startWrite();
+    } else if (this.batchBytes >= MAX_QUEUED_BYTES) {
+      return this.idle();
+    }
     return undefined;
   }
 
   private startWrite(): void {
-    const buf = this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batchBytes);
+    const batch = this.batch;
+    const bytes = this.batchBytes;
     this.batch = [];
     this.batchBytes = 0;
-    this.inflight = this.writer.write(buf).then(
+    const written = this.writer.writev ? this.writer.writev(batch) : this.writer.write(batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, bytes));
+    this.inflight = written.then(
       () => {
         this.inflight = undefined;
         this.onWritten();
-        if (this.batchBytes > 0 && !this.error) this.startWrite();
+        if (this.batchBytes >= MIN_BATCH_BYTES && !this.error) this.startWrite();
       },
       (err: unknown) => { this.error = err; this.inflight = undefined; },
     );

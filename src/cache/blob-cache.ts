@@ -14,6 +14,7 @@ import type { ProxyService } from '../upstream/service.js';
 import { StoreUnavailableError, type BlobStore } from './blob-store.js';
 import { BlobFill, type FillProgress } from './fill.js';
 import { FillReader } from './fill-reader.js';
+import { FillSender } from './fill-sender.js';
 import type { EntryIndex } from './lru-index.js';
 import type { SharedFills } from './shared-fills.js';
 import type { CacheStats } from './stats.js';
@@ -71,7 +72,7 @@ export class BlobCache {
   }
 
   /** A client joins a fill running here (the owner's route for other replicas does too). */
-  private async join(fill: BlobFill, req: { digest: string; method: 'GET' | 'HEAD'; range?: ByteRange }, cache: 'miss' | 'joined'): Promise<Answer> {
+  private async join(fill: BlobFill, req: { digest: string; method: 'GET' | 'HEAD'; range?: ByteRange; acceptsSender?: boolean }, cache: 'miss' | 'joined'): Promise<Answer> {
     const release = fill.acquire();
     let total: number;
     try {
@@ -84,6 +85,9 @@ export class BlobCache {
     const plan = planRange(req.method, req.range, total);
     const base = { digest: req.digest, size: total, plan, endpoint: fill.endpoint ?? 'fill', attempts: fill.attempts, cache };
     if (plan.kind !== 'full' && plan.kind !== 'partial') { release(); return base; }
+    if (req.acceptsSender) {
+      return { ...base, sender: new FillSender(fill, plan.start, plan.end, release, (sent) => { this.stats.bytesFromUpstream += sent; }) };
+    }
     const reader = new FillReader(fill, plan.start, plan.end, release);
     countServed(reader, planLength(plan), () => reader.sent, (n) => { this.stats.bytesFromUpstream += n; });
     return { ...base, stream: reader };

@@ -13,6 +13,8 @@ export interface StoredBlob {
 export interface BlobWriter {
   /** Appends bytes; resolves when they are durably queued (backpressure). */
   write(chunk: Buffer): Promise<void>;
+  /** Appends the chunks in order as one write, where the writer can do so without a concatenation. */
+  writev?(chunks: readonly Buffer[]): Promise<void>;
   /** Bytes written so far. */
   readonly written: number;
   /** Reads back bytes already written (for clients following a fill as it arrives). */

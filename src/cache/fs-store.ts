@@ -1,15 +1,15 @@
 // The embedded filesystem store: <dir>/blobs/sha256/ab/<hex>. Writes go to <dir>/tmp, are hashed as they
 // arrive, fsynced, and renamed into place only when size and digest match — a crash leaves only tmp files,
 // which recover() removes.
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { algorithmOf } from '../oci/digest.js';
 import { digestPath, entriesOf, walkDigests } from './fs-layout.js';
 import { DigestMismatchError, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
-import { writeFully } from './file-io.js';
 import { FileSender } from './file-sender.js';
+import { OffThreadWriter } from './write-worker.js';
 
 export class FsBlobStore implements BlobStore {
   constructor(readonly dir: string) {}
@@ -95,23 +95,29 @@ export class FsBlobStore implements BlobStore {
 }
 
 class FsBlobWriter implements BlobWriter {
-  private readonly hash: Hash;
+  /** Hashes and writes on a worker thread; the main thread only copies the bytes over. */
+  private readonly thread: OffThreadWriter;
   private position = 0;
   private done = false;
 
   constructor(readonly digest: string, private readonly tmp: string, private readonly final: string, private readonly handle: FileHandle) {
-    this.hash = createHash(algorithmOf(digest));
+    this.thread = new OffThreadWriter(handle.fd, algorithmOf(digest));
   }
 
   get written(): number {
     return this.position;
   }
 
-  async write(chunk: Buffer): Promise<void> {
-    // Hash on the main thread while the write runs on the thread pool.
-    this.hash.update(chunk);
-    await writeFully(this.handle, chunk, this.position);
-    this.position += chunk.length;
+  write(chunk: Buffer): Promise<void> {
+    return this.writev([chunk]);
+  }
+
+  /** Appends the chunks as one write: they are copied straight into the worker's buffer, never concatenated. */
+  async writev(chunks: readonly Buffer[]): Promise<void> {
+    let length = 0;
+    for (const c of chunks) length += c.length;
+    await this.thread.write(chunks, this.position);
+    this.position += length;
   }
 
   async read(position: number, length: number): Promise<Buffer> {
@@ -124,7 +130,7 @@ class FsBlobWriter implements BlobWriter {
 
   async verify(expectedSize?: number): Promise<void> {
     if (this.verified) return;
-    const actual = `${algorithmOf(this.digest)}:${this.hash.digest('hex')}`;
+    const actual = `${algorithmOf(this.digest)}:${await this.thread.digest()}`;
     if (actual !== this.digest || (expectedSize !== undefined && expectedSize !== this.position)) {
       await this.abort();
       throw new DigestMismatchError(this.digest, actual, expectedSize, this.position);
@@ -154,6 +160,8 @@ class FsBlobWriter implements BlobWriter {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    // The worker must be done with the descriptor before it is closed (and its number reused by another file).
+    await this.thread.release();
     await this.handle.close().catch(() => undefined);
     await rm(this.tmp, { force: true });
   }
