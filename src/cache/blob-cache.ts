@@ -2,7 +2,8 @@
 // with HEAD — no download. What to answer (head, full, partial, unsatisfiable) is planRange's decision, made
 // once the size is known, the same way for warm and cold blobs. In a cluster, a miss is filled by one replica
 // for all (shared-fills.ts); the others stream it from that replica. An object store that cannot be reached
-// makes a known blob a 503 and an unknown one a miss, fetched from upstream and served uncached.
+// makes a known blob a 503 and an unknown one a miss, fetched from upstream and served uncached. Past
+// cache.maxFills running fills, a miss is streamed through uncached (pass-through.ts).
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { OciError } from '../oci/errors.js';
@@ -10,11 +11,13 @@ import { planLength, planRange, rangeHeader, type ByteRange } from '../oci/range
 import type { BlobRequest, BlobResult } from '../oci/service.js';
 import type { BlobSource } from '../upstream/blob-source.js';
 import type { MirrorUpstream } from '../upstream/fallthrough.js';
-import type { ProxyService } from '../upstream/service.js';
+import { isNotFound, type ProxyService } from '../upstream/service.js';
 import { StoreUnavailableError, type BlobStore } from './blob-store.js';
-import { BlobFill, type FillProgress } from './fill.js';
+import { fillOrigin, type BlobFill, type FillProgress } from './fill.js';
 import { FillReader } from './fill-reader.js';
 import { FillSender } from './fill-sender.js';
+import { FillSet, type FillLimits } from './fill-set.js';
+import { uncachedBlob } from './pass-through.js';
 import type { EntryIndex } from './lru-index.js';
 import type { SharedFills } from './shared-fills.js';
 import type { CacheStats } from './stats.js';
@@ -23,11 +26,11 @@ type Request = BlobRequest<MirrorUpstream>;
 /** How long a redirect's signed URL works: enough for the client to start its GET, short enough to leak little. */
 const REDIRECT_SECONDS = 300;
 type Answer = BlobResult & { cache: 'hit' | 'miss' | 'joined' };
-/** What this replica does about a miss: run or join a fill here, follow another replica's, or read the store. */
-type Decision = { fill: BlobFill } | { owner: string } | { stored: number };
+/** What this replica does about a miss: run or join a fill here, follow another replica's, read the store, or (every fill slot taken) stream it through. */
+type Decision = { fill: BlobFill } | { owner: string } | { stored: number } | { uncached: true };
 
 export class BlobCache {
-  private readonly fills = new Map<string, BlobFill>();
+  private readonly fills: FillSet;
   private readonly deciding = new Map<string, Promise<Decision>>();
   private storeDown = false;
 
@@ -38,23 +41,22 @@ export class BlobCache {
     private readonly source: BlobSource,
     private readonly stats: CacheStats,
     private readonly log: Logger,
-    private readonly opts: { fillTimeoutMs: number; shared?: SharedFills; redirect?: boolean },
-  ) {}
-
-  /** Shutdown: no new retries, every running fill cancelled and its temp file removed. */
-  async close(): Promise<void> {
-    this.closed = true;
-    await Promise.all([...this.fills.values()].map((f) => f.cancel(new Error('ocimirror is shutting down'))));
+    private readonly opts: FillLimits & { shared?: SharedFills; redirect?: boolean },
+  ) {
+    this.fills = new FillSet(store, index, source, stats, log, opts);
   }
 
-  private closed = false;
+  /** Shutdown: no new fills or retries, every running fill cancelled and its temp file removed. */
+  close(): Promise<void> {
+    return this.fills.close();
+  }
 
   get fillsInProgress(): number {
     return this.fills.size;
   }
 
   fillProgress(): (FillProgress & { digest: string })[] {
-    return [...this.fills].map(([digest, fill]) => ({ digest, ...fill.progress() }));
+    return this.fills.progress();
   }
 
   async blob(req: Request): Promise<Answer> {
@@ -66,9 +68,23 @@ export class BlobCache {
       const head = await this.upstream.blobHead(req);
       return { ...head, cache: 'miss' };
     }
-    if (running) return this.join(running, req, 'joined');
-    if (!this.opts.shared) return this.join(this.startFill(req), req, 'miss');
+    if (running) {
+      return this.join(running, req, 'joined').catch((err: unknown) => {
+        // Joined a fill for another registry or repository that was not found there: this one may have it.
+        if (isNotFound(err) && running.origin !== fillOrigin(req.mirror, req.repo)) return this.blob(req);
+        throw err;
+      });
+    }
+    if (!this.opts.shared) return this.fillOrStream(req);
     return this.missShared(req, this.opts.shared);
+  }
+
+  /** A new fill for this miss, or past cache.maxFills the blob streamed through uncached. */
+  private fillOrStream(req: Request, release?: () => void): Promise<Answer> {
+    const fill = this.fills.start(req, release);
+    if (fill) return this.join(fill, req, 'miss');
+    release?.();
+    return uncachedBlob(this.source, req, this.stats);
   }
 
   /** A client joins a fill running here (the owner's route for other replicas does too). */
@@ -110,6 +126,7 @@ export class BlobCache {
       req.signal?.throwIfAborted();
       const decision = await this.decide(req, shared);
       if ('fill' in decision) return this.join(decision.fill, req, 'miss');
+      if ('uncached' in decision) return uncachedBlob(this.source, req, this.stats);
       if ('stored' in decision) return this.fromStore(req, decision.stored);
       const answer = await shared.follow(decision.owner, req.digest, req.range && rangeHeader(req.range), req.signal);
       if (answer.kind === 'fill') return this.fromPeer(req, answer, decision.owner);
@@ -117,7 +134,8 @@ export class BlobCache {
       if (stored !== undefined) return this.fromStore(req, stored);
       if (Date.now() > giveUpAt) {
         this.log.warn({ digest: req.digest, owner: decision.owner, reason: answer.kind === 'unreachable' ? answer.reason : 'no fill there' }, 'the replica owning this fill does not answer; fetching the blob here');
-        return this.join(this.fills.get(req.digest) ?? this.startFill(req), req, 'miss');
+        const running = this.fills.get(req.digest);
+        return running ? this.join(running, req, 'miss') : this.fillOrStream(req);
       }
       // The owner is gone (or done and releasing): ask again shortly.
       await pause(answer.kind === 'unreachable' ? 500 : 100, req.signal);
@@ -148,13 +166,20 @@ export class BlobCache {
       // Our own earlier fill (finished, its release still on the way) or a lease we never knew we took.
       if (running) return { fill: running };
       const stored = await this.learn(req.digest);
-      return stored !== undefined ? { stored } : { fill: this.startFill(req) };
+      return stored !== undefined ? { stored } : this.startDecided(req);
     }
     if (running) { claim.release(); return { fill: running }; }
     // The owner before us may have stored it and released the lease since this replica looked: look again.
     const stored = await this.learn(req.digest);
     if (stored !== undefined) { claim.release(); return { stored }; }
-    return { fill: this.startFill(req, undefined, false, claim.release) };
+    return this.startDecided(req, claim.release);
+  }
+
+  private startDecided(req: Request, release?: () => void): Decision {
+    const fill = this.fills.start(req, release);
+    if (fill) return { fill };
+    release?.();
+    return { uncached: true };
   }
 
   /** The bytes as the owning replica streams them; its plan of the same Range is ours. */
@@ -233,35 +258,6 @@ export class BlobCache {
     }
     this.stats.redirects++;
     return { ...base, redirect: await presign(req.digest, REDIRECT_SECONDS) };
-  }
-
-  /** `release` (the fill lease in a cluster) is called once the fill and any retry of it have ended. */
-  private startFill(req: Request, exclude?: BlobFill['retryExclude'], isRetry = false, release: () => void = () => undefined): BlobFill {
-    const { digest, registry, repo, mirror } = req;
-    const fill = new BlobFill({
-      digest, repo, mirror, source: this.source, store: this.store, log: this.log, fillTimeoutMs: this.opts.fillTimeoutMs,
-      ...(exclude ? { exclude } : {}),
-    });
-    this.fills.set(digest, fill);
-    this.stats.fillsStarted++;
-    fill.once('done', () => {
-      this.fills.delete(digest);
-      if (fill.stored) this.index.add('blob', digest, fill.stored.size);
-      release();
-    });
-    fill.once('failed', () => {
-      this.fills.delete(digest);
-      this.stats.fillsFailed++;
-      this.log.warn({ digest, registry, repo, error: fill.error?.message }, 'blob fill failed; nothing cached');
-      // A corrupt transfer is retried once on the next endpoint, so the next client gets good bytes.
-      if (fill.retryExclude && !isRetry && !this.closed && !this.fills.has(digest)) {
-        const retry = this.startFill(req, fill.retryExclude, true, release);
-        retry.on('failed', () => undefined);
-      } else {
-        release();
-      }
-    });
-    return fill.start();
   }
 }
 

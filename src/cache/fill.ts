@@ -14,9 +14,10 @@ import { FillWindow } from './fill-window.js';
 import { OciError } from '../oci/errors.js';
 import { BrokeOff } from '../upstream/blob-body.js';
 import type { BlobSource, BlobTransfer, BlobTransferRequest, OpenedBlob } from '../upstream/blob-source.js';
+import type { MirrorUpstream } from '../upstream/fallthrough.js';
 
 /** How much of a fill's tail is kept in memory for the clients following it (plus whatever is not on disk yet). */
-const WINDOW_BYTES = 8 * 1024 * 1024;
+const WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** What to fetch (mirror, repo, digest, endpoints to leave out) and where to put it. */
 export interface FillOptions extends Omit<BlobTransferRequest, 'signal'> {
@@ -36,6 +37,9 @@ export interface FillProgress {
   endpoint: string | undefined;
 }
 
+/** Whose fill it is: a blob is shared by digest, but whether it exists upstream depends on registry and repository. */
+export const fillOrigin = (mirror: MirrorUpstream, repo: string): string => `${mirror.registry}/${repo}`;
+
 export class BlobFill extends EventEmitter {
   size: number | undefined;
   endpoint: string | undefined;
@@ -50,10 +54,13 @@ export class BlobFill extends EventEmitter {
   private readonly ready: Promise<void>;
   private resolveReady!: () => void;
   private readonly abort = new AbortController();
+  /** "registry/repository" the fill was started for: a client of another that joined may need its own attempt. */
+  readonly origin: string;
 
   constructor(private readonly opts: FillOptions) {
     super();
     this.setMaxListeners(0);
+    this.origin = fillOrigin(opts.mirror, opts.repo);
     this.ready = new Promise((resolve) => { this.resolveReady = resolve; });
   }
 
@@ -210,7 +217,15 @@ export class BlobFill extends EventEmitter {
     });
   }
 
-  /** A reader holds the writer open; `release` must be called when it is done. */
+  /** Clients attached now; a running fill with none is detached (it goes on for the next pull). */
+  get clients(): number {
+    return this.readers;
+  }
+
+  /**
+   * A client joins: it holds the writer open until `release` (call it when done). The fill emits 'detached' when
+   * its last client leaves while it runs.
+   */
   acquire(): () => void {
     this.readers++;
     let released = false;
@@ -218,7 +233,9 @@ export class BlobFill extends EventEmitter {
       if (released) return;
       released = true;
       this.readers--;
-      if (this.readers === 0 && this.state !== 'running') void this.writer?.close();
+      if (this.readers > 0) return;
+      if (this.state === 'running') this.emit('detached');
+      else void this.writer?.close();
     };
   }
 

@@ -56,9 +56,16 @@ export interface EntryIndex {
   delete(kind: EntryKind, id: string): Promise<'deleted' | 'deferred'>;
   /** Drops an entry that is already gone from its store. */
   forget(kind: EntryKind, id: string): void;
+  /**
+   * Counts a running fill's `size` bytes (its temp file) against maxSize now; the returned function gives the room
+   * back. Optional: a shared index counts only what the bucket holds.
+   */
+  reserve?(id: string, size: number): () => void;
   /** Shutdown: whatever is still pending (access times) is written. */
   close?(): void | Promise<void>;
 }
+/** Key prefix of the room a running fill holds (its temp file), which no store owns. */
+const RESERVED = 'fill ';
 
 /** How an index names an entry in one string (a map key, a Redis member): "<kind> <id>". */
 export const entryKey = (kind: EntryKind, id: string): string => `${kind} ${id}`;
@@ -75,6 +82,7 @@ export class CacheIndex implements EntryIndex {
   private readonly pins = new Map<string, number>();
   private readonly pendingDelete = new Set<string>();
   private readonly warned = new Set<string>();
+  private readonly reserved = new Set<string>();
   private readonly access: AccessTimes<EntryKind>;
   readonly maxSize: number;
 
@@ -91,6 +99,7 @@ export class CacheIndex implements EntryIndex {
       max: limits.maxEntries,
       sizeCalculation: (size) => Math.max(1, size),
       dispose: (size, key, reason) => {
+        if (key.startsWith(RESERVED)) { this.reserved.delete(key); return; }
         if (reason !== 'evict') return;
         const [kind, id] = splitEntryKey(key)!;
         this.access.forget(kind, id);
@@ -147,12 +156,30 @@ export class CacheIndex implements EntryIndex {
     };
   }
 
+  /**
+   * Counts a running fill's `size` bytes (its temp file) against maxSize now, evicting older entries to make room
+   * before the bytes arrive; the returned function gives the room back (the fill ended, or became a blob entry).
+   */
+  reserve(id: string, size: number): () => void {
+    const key = `${RESERVED}${id}`;
+    this.reserved.add(key);
+    this.lru.set(key, size);
+    if (!this.lru.has(key)) this.reserved.delete(key);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.lru.delete(key);
+    };
+  }
+
+  /** Bytes counted against maxSize: entries and the room running fills hold. */
   get bytes(): number {
     return this.lru.calculatedSize;
   }
 
   get entries(): number {
-    return this.lru.size;
+    return this.lru.size - this.reserved.size;
   }
 
   /** Removes an entry on request (`cache rm`, `cache prune`): at once, or — while a client reads it — after the last one. */

@@ -57,7 +57,7 @@ export class CachingService implements RegistryService<MirrorUpstream> {
     this.index = opts.index
       ? opts.index(entryStores, () => this.listings(), events)
       : new CacheIndex(entryStores, limits, log, { ...events, ...(opts.now ? { now: opts.now } : {}) });
-    this.blobs = new BlobCache(blobs, this.index, upstream, source, this.stats, log, { fillTimeoutMs: config.cache.fillTimeoutMs, ...(opts.shared ? { shared: opts.shared } : {}), redirect: config.cache.store.type === 's3' && config.cache.store.redirect });
+    this.blobs = new BlobCache(blobs, this.index, upstream, source, this.stats, log, { fillTimeoutMs: config.cache.fillTimeoutMs, maxFills: config.cache.maxFills, maxDetachedFills: config.cache.maxDetachedFills, ...(opts.shared ? { shared: opts.shared } : {}), redirect: config.cache.store.type === 's3' && config.cache.store.redirect });
     this.manifests = new ManifestCache({
       manifests, tags, index: this.index, upstream, stats: this.stats, log, policies: policiesOf(config), now: opts.now ?? Date.now,
     });

@@ -14,6 +14,10 @@ export class CacheStats {
   evictedBytes = 0;
   fillsStarted = 0;
   fillsFailed = 0;
+  /** Fills cancelled because their last client left while cache.maxDetachedFills others ran without one. */
+  fillsCancelled = 0;
+  /** Blob GETs streamed from upstream without caching because cache.maxFills fills were running. */
+  blobsUncached = 0;
   /** Tags answered with the last known manifest, by why upstream was not (or could not be) asked. */
   staleServed: Record<StaleReason, number> = { error: 0, notfound: 0, ratelimit: 0 };
   /** Tag requests answered 404 from the negative cache (negativeTtl), without asking upstream. */

@@ -104,6 +104,10 @@ export interface Config {
     readonly maxEntries: number;
     readonly tagTtlMs: number;
     readonly fillTimeoutMs: number;
+    /** Blob fills running at once; past it a GET of another uncached blob streams through uncached. */
+    readonly maxFills: number;
+    /** Fills going on with no client attached; the next one whose last client leaves is cancelled. */
+    readonly maxDetachedFills: number;
     readonly store: StoreConfig;
     /** Policy defaults (a `policies` rule overrides each for the repositories it matches). */
     readonly immutableTags?: string;
@@ -169,6 +173,8 @@ export const DEFAULTS = {
   maxEntries: 200_000,
   tagTtl: '60s',
   fillTimeout: '30m',
+  maxFills: 16,
+  maxDetachedFills: 4,
   staleIfError: '7d',
   staleIfNotFound: '0',
   negativeTtl: '0',

@@ -78,6 +78,8 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
   mirrorCounter(reg, 'ocimirror_cache_evicted_bytes_total', 'Bytes evicted by the size cap', [], (c) => c.inc(stats().evictedBytes));
   mirrorCounter(reg, 'ocimirror_cache_fills_started_total', 'Upstream blob fills started', [], (c) => c.inc(stats().fillsStarted));
   mirrorCounter(reg, 'ocimirror_cache_fills_failed_total', 'Upstream blob fills that failed (nothing cached)', [], (c) => c.inc(stats().fillsFailed));
+  mirrorCounter(reg, 'ocimirror_cache_fills_cancelled_total', 'Blob fills cancelled when their last client left past cache.maxDetachedFills', [], (c) => c.inc(stats().fillsCancelled));
+  mirrorCounter(reg, 'ocimirror_cache_blobs_uncached_total', 'Blob GETs streamed through uncached because cache.maxFills fills were running', [], (c) => c.inc(stats().blobsUncached));
   mirrorCounter(reg, 'ocimirror_cache_stale_served_total', 'Tag requests answered with the last known manifest, by reason: error (every upstream failed), notfound (staleIfNotFound), ratelimit', ['reason'], (c) => {
     for (const [reason, n] of Object.entries(stats().staleServed)) c.inc({ reason }, n);
   });
@@ -86,7 +88,7 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
     c.inc({ kind: 'manifest' }, stats().writeFailures.manifest); c.inc({ kind: 'tag' }, stats().writeFailures.tag);
   });
   mirrorGauge(reg, 'ocimirror_cache_fills_in_progress', 'Blob fills currently running', () => src.cache.fillsInProgress);
-  mirrorGauge(reg, 'ocimirror_cache_size_bytes', 'Bytes held in the cache', () => src.cache.index.bytes);
+  mirrorGauge(reg, 'ocimirror_cache_size_bytes', 'Bytes held in the cache (running fills count their size)', () => src.cache.index.bytes);
   mirrorGauge(reg, 'ocimirror_cache_entries', 'Blobs, manifests and tag mappings held in the cache', () => src.cache.index.entries);
   mirrorGauge(reg, 'ocimirror_cache_max_size_bytes', 'cache.maxSize', () => src.cache.index.maxSize);
 
