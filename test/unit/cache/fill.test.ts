@@ -196,6 +196,31 @@ describe('BlobFill', () => {
     expect(await store.recover()).toBe(0);
   });
 
+  it('a fill that ended keeps none of its bytes in memory for a client still behind; that client reads the file', async () => {
+    const big = randomBytes(12 * 1024 * 1024);
+    const bigDigest = `sha256:${createHash('sha256').update(big).digest('hex')}`;
+    const body = new PassThrough();
+    const fill = new BlobFill({
+      digest: bigDigest, repo: 'library/x', mirror: {} as MirrorUpstream, source: scriptedSource([{ endpoint: 'one', size: big.length, body }]).source,
+      store, log: pino({ level: 'silent' }), fillTimeoutMs: 10_000,
+    }).start();
+    fills.push(fill);
+    await fill.whenSized();
+    const reader = new FillReader(fill, 0, big.length - 1, fill.acquire());
+    // The client takes one chunk, then stops reading (a stalled client).
+    const taken = new Promise<Buffer>((resolve) => reader.once('data', (c: Buffer) => { reader.pause(); resolve(c); }));
+    body.end(big);
+    const first = await taken;
+    await until(() => fill.state === 'done');
+    // Issue 8 rule 1: the stalled client pins nothing of the fill — neither the tail nor where it stands.
+    expect([fill.peek(big.length - 1, 1), fill.peek(first.length, 1)]).toEqual([undefined, undefined]);
+    const rest: Buffer[] = [];
+    reader.on('data', (c: Buffer) => rest.push(c));
+    reader.resume();
+    await new Promise((resolve) => reader.once('end', resolve));
+    expect(Buffer.concat([first, ...rest]).equals(big)).toBe(true);
+  });
+
   it('an upstream that sends no Content-Length: clients get the blob once it is verified', async () => {
     const one = new PassThrough();
     const fill = fillWith(scriptedSource([{ endpoint: 'one', body: one }]).source);
