@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { FsBlobStore } from '../../src/cache/fs-store.js';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
-import { buildLargeLayerImage, type Blob, type BuiltImage } from '../helpers/images.js';
+import { blobBytes, buildLargeLayerImage, type Blob, type BuiltImage } from '../helpers/images.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/eventually.js';
 import { BlobClient } from '../helpers/proxy-process.js';
@@ -85,6 +85,22 @@ describe('cache.maxFills (rule 6)', () => {
     const res = await request(realUrl(p, blob), { headers: { range: `bytes=${blob.size - 1000}-` } });
     const body = Buffer.from(await res.body.arrayBuffer());
     expect({ status: res.statusCode, range: res.headers['content-range'], length: body.length }).toEqual({ status: 206, range: `bytes ${blob.size - 1000}-${blob.size - 1}/${blob.size}`, length: 1000 });
+    expect(body.equals((await blobBytes(blob)).subarray(blob.size - 1000))).toBe(true);
+    expect(p.proxy.service.stats.blobsUncached).toBe(1);
+    first.abort();
+  });
+
+  it('past the cap, a corrupt upstream body never reaches the client whole: its last byte is withheld', async () => {
+    const p = await proxy({ maxFills: 1 });
+    stalled(layerOf(real));
+    const first = new BlobClient(slowUrl(p, 'library/slow', layerOf(real)));
+    await first.until(STALL_AT);
+    const blob = layerOf(slow2);
+    slow.fault({ method: 'GET', path: new RegExp(`/blobs/${blob.digest}$`) }, { kind: 'corrupt' }, 1);
+    const read = await new BlobClient(slowUrl(p, 'library/slow2', blob)).done;
+    expect(read.status).toBe(200);
+    expect(read.error).toBeDefined();
+    expect(read.bytes).toBeLessThan(blob.size);
     expect(p.proxy.service.stats.blobsUncached).toBe(1);
     first.abort();
   });
