@@ -1,14 +1,15 @@
 // Hashing and writing a filesystem blob off the main thread. On a cold pull SHA-256 was a quarter of the main
 // thread's time and each file write a thread-pool round trip; now a worker thread does both (hash, then a plain
-// pwrite loop), while the main thread only copies each batch into the writer's shared buffer and posts where it
-// goes. Up to four such threads (one per core beyond the first); each writer stays on one, in order.
+// pwrite loop), while the main thread only copies each batch into a buffer it hands over (transferred, not
+// cloned) and gets back with the answer. Up to four such threads (one per core beyond the first); each writer
+// stays on one, in order.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-/** One message's worth of bytes: a batch of the fill's group commit (about 1 MiB) fits in one. */
-const SHARED_BYTES = 2 * 1024 * 1024;
-/** Shared buffers kept for the next writers instead of allocating one per fill. */
-const SHARED_POOL_MAX = 8;
+/** One message's worth of bytes: a batch of the fill's group commit (up to about 2 MiB) fits in one. */
+const BATCH_BYTES = 2 * 1024 * 1024;
+/** Batch buffers kept for the next writes instead of allocating one per batch. */
+const POOL_MAX = 8;
 
 // The worker's code, plain CommonJS (the thread starts from source text, so it runs the same under tsc and tests).
 const THREAD_SOURCE = `
@@ -19,14 +20,15 @@ const writers = new Map();
 parentPort.on('message', (m) => {
   const reply = (fields) => parentPort.postMessage({ seq: m.seq, ...fields });
   try {
-    if (m.op === 'open') { writers.set(m.id, { fd: m.fd, view: Buffer.from(m.shared), hash: createHash(m.algorithm) }); return reply({}); }
+    if (m.op === 'open') { writers.set(m.id, { fd: m.fd, hash: createHash(m.algorithm) }); return reply({}); }
     const w = writers.get(m.id);
     if (!w) throw new Error('unknown writer ' + m.id);
     if (m.op === 'write') {
-      const bytes = w.view.subarray(0, m.length);
+      const bytes = Buffer.from(m.buffer, 0, m.length);
       w.hash.update(bytes);
       for (let off = 0; off < m.length;) off += writeSync(w.fd, bytes, off, m.length - off, m.position + off);
-      return reply({});
+      // The buffer goes back with the answer, for the next batch.
+      return parentPort.postMessage({ seq: m.seq, buffer: m.buffer }, [m.buffer]);
     }
     writers.delete(m.id);
     return reply(m.op === 'digest' ? { hex: w.hash.digest('hex') } : {});
@@ -36,8 +38,8 @@ parentPort.on('message', (m) => {
 });
 `;
 
-interface Reply { seq: number; hex?: string; error?: string; code?: string }
-type Call = { op: 'open'; fd: number; shared: SharedArrayBuffer; algorithm: string } | { op: 'write'; length: number; position: number } | { op: 'digest' | 'release' };
+interface Reply { seq: number; hex?: string; buffer?: ArrayBuffer; error?: string; code?: string }
+type Call = { op: 'open'; fd: number; algorithm: string } | { op: 'write'; length: number; position: number; buffer: ArrayBuffer } | { op: 'digest' | 'release' };
 
 class WriteThread {
   private worker: Worker | undefined;
@@ -51,7 +53,7 @@ class WriteThread {
     if (this.pending.size === 0) worker.ref();
     return new Promise<Reply>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      worker.postMessage({ ...msg, id, seq });
+      worker.postMessage({ ...msg, id, seq }, msg.op === 'write' ? [msg.buffer] : []);
     });
   }
 
@@ -83,28 +85,27 @@ class WriteThread {
 }
 
 const threads = Array.from({ length: Math.max(1, Math.min(4, availableParallelism() - 1)) }, () => new WriteThread());
-const sharedPool: SharedArrayBuffer[] = [];
+const pool: ArrayBuffer[] = [];
+const takeBuffer = () => pool.pop() ?? new ArrayBuffer(BATCH_BYTES);
+const giveBuffer = (buffer: ArrayBuffer | undefined) => { if (buffer?.byteLength === BATCH_BYTES && pool.length < POOL_MAX) pool.push(buffer); };
 let nextId = 0;
 
 /** One file being written and hashed by a worker thread; writes are applied in the order they were called. */
 export class OffThreadWriter {
   private readonly id = ++nextId;
   private readonly thread = threads[this.id % threads.length] as WriteThread;
-  private readonly shared = sharedPool.pop() ?? new SharedArrayBuffer(SHARED_BYTES);
-  private readonly view = Buffer.from(this.shared);
   private chain: Promise<unknown>;
   private ended = false;
 
   /** `fd` stays open, and owned by the caller, until digest() or release() has resolved. */
   constructor(fd: number, algorithm: string) {
-    this.chain = this.thread.call(this.id, { op: 'open', fd, shared: this.shared, algorithm });
+    this.chain = this.thread.call(this.id, { op: 'open', fd, algorithm });
     // A failed open surfaces in the first write or the digest, not as an unhandled rejection.
     this.chain.catch(() => undefined);
   }
 
-  /** Writes the chunks back to back at `position` (in pieces of the shared buffer's size). */
+  /** Writes the chunks back to back at `position` (in pieces of BATCH_BYTES). */
   write(chunks: readonly Buffer[], position: number): Promise<void> {
-    // After digest() or release() the shared buffer may already serve another writer: never copy into it again.
     if (this.ended) return Promise.reject(new Error('write after the writer ended'));
     const run = async () => {
       await this.chain.catch(() => undefined);
@@ -112,15 +113,18 @@ export class OffThreadWriter {
       let i = 0;
       let off = 0;
       while (i < chunks.length) {
+        const buffer = takeBuffer();
+        const view = Buffer.from(buffer);
         let length = 0;
-        while (i < chunks.length && length < SHARED_BYTES) {
+        while (i < chunks.length && length < BATCH_BYTES) {
           const chunk = chunks[i] as Buffer;
-          const n = chunk.copy(this.view, length, off);
+          const n = chunk.copy(view, length, off);
           length += n;
           off += n;
           if (off === chunk.length) { i++; off = 0; }
         }
-        if (length > 0) await this.thread.call(this.id, { op: 'write', length, position: at });
+        if (length === 0) { giveBuffer(buffer); continue; }
+        giveBuffer((await this.thread.call(this.id, { op: 'write', length, position: at, buffer })).buffer);
         at += length;
       }
     };
@@ -144,10 +148,6 @@ export class OffThreadWriter {
     if (this.ended) return undefined;
     this.ended = true;
     await this.chain.catch(() => undefined);
-    try {
-      return await this.thread.call(this.id, { op });
-    } finally {
-      if (sharedPool.length < SHARED_POOL_MAX) sharedPool.push(this.shared);
-    }
+    return this.thread.call(this.id, { op });
   }
 }
