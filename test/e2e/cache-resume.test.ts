@@ -59,10 +59,16 @@ describe('resume from the next endpoint', () => {
     dist.resetLog();
     expectWhole(await new BlobClient(url()).done);
     await dist.flushLog();
+    // The reset may discard bytes still in the proxy's receive queue (the kernel drops them on RST), so the
+    // proxy resumes from what it actually received: its warning says where, and is never past the break.
+    const warned = p.warnings(/resuming from the next endpoint/);
+    expect(warned).toHaveLength(1);
+    const at = Number(warned[0]!.at);
+    expect(at).toBeGreaterThan(0);
+    expect(at).toBeLessThanOrEqual(BREAK_AT);
     // Distribution's access log has no request headers: a 206 carrying exactly the rest shows the Range it got.
     expect(dist.accessLog().filter((l) => l.method === 'GET' && l.path.includes('/blobs/')))
-      .toEqual([{ method: 'GET', path: `/v2/library/big/blobs/${layer.digest}`, status: 206, bytes: layer.size - BREAK_AT }]);
-    expect(p.warnings(/resuming from the next endpoint/)).toHaveLength(1);
+      .toEqual([{ method: 'GET', path: `/v2/library/big/blobs/${layer.digest}`, status: 206, bytes: layer.size - at }]);
     // Clients finish once the digest is verified; fsync and rename follow behind them.
     await waitFor('the fill to be stored', () => p.proxy.service.fillsInProgress === 0);
     expect(await p.proxy.service.stores.blobs.stat(layer.digest)).toMatchObject({ size: layer.size });
