@@ -44,13 +44,36 @@ interface SentResponse extends Omit<UpstreamResponse, 'authAttempted'> {
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+type PoolTls = { ca?: Buffer; rejectUnauthorized: boolean; cert?: Buffer; key?: Buffer };
+/**
+ * TLS files are read once per configs entry, not once per client: under a "*" mirror every new registry host gets
+ * a client, and a synchronous read per client would let a stream of new names stall the event loop on the disk.
+ */
+const tlsFiles = new WeakMap<RegistryConfigEntry, PoolTls>();
+const NO_CONFIG: RegistryConfigEntry = {};
+function tlsFilesOf(hostConfig: RegistryConfigEntry | undefined): PoolTls {
+  const key = hostConfig ?? NO_CONFIG;
+  let read = tlsFiles.get(key);
+  if (!read) {
+    const tls = hostConfig?.tls;
+    const ca = tls?.ca_file ? readFileSync(tls.ca_file) : undefined;
+    read = {
+      ...(ca ? { ca } : {}),
+      rejectUnauthorized: !tls?.insecure_skip_verify,
+      ...(tls?.cert_file && tls.key_file ? { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) } : {}),
+    };
+    tlsFiles.set(key, read);
+  }
+  return read;
+}
+
 export class EndpointClient {
   readonly name: string;
   private current: Pool | undefined;
   private readonly creds: Credentials | undefined;
   private readonly tokens = new TokenCache();
   private readonly caFile: Buffer | undefined;
-  private readonly poolTls: { ca?: Buffer; rejectUnauthorized: boolean; cert?: Buffer; key?: Buffer };
+  private readonly poolTls: PoolTls;
   private realmAgent: Agent | undefined;
   private basicRequired = false;
   /** The last connection to this endpoint reached a private address (its redirects and realm may too). */
@@ -64,13 +87,8 @@ export class EndpointClient {
     private readonly network: EndpointNetwork,
   ) {
     this.name = `${endpoint.origin}${endpoint.apiRoot === '/v2' ? '' : endpoint.apiRoot}`;
-    const tls = hostConfig?.tls;
-    this.caFile = tls?.ca_file ? readFileSync(tls.ca_file) : undefined;
-    this.poolTls = {
-      ...(this.caFile ? { ca: this.caFile } : {}),
-      rejectUnauthorized: !tls?.insecure_skip_verify,
-      ...(tls?.cert_file && tls.key_file ? { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) } : {}),
-    };
+    this.poolTls = tlsFilesOf(hostConfig);
+    this.caFile = this.poolTls.ca;
     this.creds = credentialsFrom(hostConfig?.auth);
   }
 
