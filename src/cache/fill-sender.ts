@@ -42,7 +42,10 @@ export class FillSender implements BlobSender {
     const { fill, end } = this;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
-      let blocked = false;
+      /** The socket holds QUEUE_BYTES: nothing more until it drains. */
+      let full = false;
+      /** A file read is in flight: its bytes come next, so nothing else may be written meanwhile. */
+      let reading = false;
       const settle = (err?: Error) => {
         if (settled) return;
         settled = true;
@@ -54,26 +57,28 @@ export class FillSender implements BlobSender {
         else resolve();
       };
       const onGone = () => settle(new Error('client hung up'));
-      const onDrain = () => { blocked = false; pump(); };
+      // A drain ends only the wait for the socket, never a file read's: bytes after a read in flight would go
+      // out ahead of it (the body would repeat and shift, its length unchanged).
+      const onDrain = () => { full = false; pump(); };
       const write = (buf: Buffer) => {
         this.position += buf.length;
         this.sent += buf.length;
         out.write(buf);
-        if (out.writableLength >= QUEUE_BYTES) blocked = true;
+        if (out.writableLength >= QUEUE_BYTES) full = true;
       };
       // Bytes the window no longer holds are on disk: one file read at a time, then back to the window.
       const readFile = (length: number) => {
-        blocked = true;
+        reading = true;
         fill.read(this.position, length).then((buf) => {
-          blocked = false;
+          reading = false;
           if (settled) return;
           if (buf.length > 0) write(buf);
           // Nothing on disk there yet: the next 'progress' (a batch written, the fill's end) calls again.
-          if (buf.length > 0 && !blocked) pump();
+          if (buf.length > 0) pump();
         }, (err: Error) => { out.destroy(err); settle(err); });
       };
       const pump = (): void => {
-        if (settled || blocked) return;
+        if (settled || full || reading) return;
         if (fill.state === 'failed') {
           const err = fill.error ?? new Error('blob fill failed');
           out.destroy(err);
@@ -81,7 +86,7 @@ export class FillSender implements BlobSender {
         }
         out.cork();
         try {
-          while (!blocked) {
+          while (!full && !reading) {
             if (this.position > end) {
               // A range that reaches the blob's end (or an empty blob) ends only after the digest was verified.
               if (end >= (fill.size ?? 0) - 1 && !fill.verified && fill.state !== 'done') return;
