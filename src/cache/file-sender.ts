@@ -8,11 +8,11 @@ import type { BlobSender } from '../oci/service.js';
 import { readInto } from './file-io.js';
 
 /** One read and one socket write: large enough that per-call costs vanish, small enough to pool. */
-export const SEND_BUFFER_BYTES = 1024 * 1024;
-/** Per response: one buffer being read, one being written, one ready for the socket. */
-const BUFFERS_PER_SEND = 3;
+export const SEND_BUFFER_BYTES = 256 * 1024;
+/** Per response: reads ahead of the socket by up to 1 MiB (buffers being read, written, ready). */
+const BUFFERS_PER_SEND = 4;
 /** Free buffers kept for the next responses; more are dropped (the GC reclaims them). */
-const POOL_MAX = 24;
+const POOL_MAX = 64;
 
 const pool: Buffer[] = [];
 const takeBuffer = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(SEND_BUFFER_BYTES);
@@ -52,12 +52,14 @@ export class FileSender implements BlobSender {
         if (settled) return;
         settled = true;
         out.off('close', onGone);
+        // Reads not yet written: each buffer is free once its read has finished, either way.
+        for (const r of reads.splice(0)) r.bytes.then(() => giveBuffer(r.buf), () => giveBuffer(r.buf));
         this.close();
         if (err === undefined) resolve();
         else reject(err instanceof Error ? err : new Error(String(err)));
       };
-      // The client went away (its socket closed or a write failed): pending writes may never call back, and
-      // their buffers are left to the GC.
+      // The client went away (its socket closed or a write failed): a pending write that never calls back
+      // leaves its buffer to the GC.
       const onGone = (cause?: unknown) => {
         if (!out.destroyed) out.destroy();
         settle(new Error('client hung up', { cause }));
@@ -88,13 +90,15 @@ export class FileSender implements BlobSender {
         awaiting = true;
         head.bytes.then((chunk) => {
           awaiting = false;
-          if (settled) return;
+          if (settled) return giveBuffer(head.buf);
           unflushed++;
           out.write(chunk, (err) => {
             unflushed--;
+            // Called back, the socket no longer holds the buffer, written or not: a client that hangs up
+            // mid-body (the soak's "drop" clients, over a thousand a minute) returns its buffers too.
+            giveBuffer(head.buf);
             if (err) return onGone(err);
             this.sent += chunk.length;
-            giveBuffer(head.buf);
             spare++;
             readAhead();
             pump();
