@@ -147,3 +147,34 @@ describe('late joiners and cold ranges (an upstream that stalls half-way, then a
     expect(spare.requests().filter((r) => r.method === 'GET' && r.path.includes('/blobs/')).map((r) => r.headers.range)).toEqual([`bytes=${half}-`]);
   });
 });
+
+describe('clients joining all through a slow fill', () => {
+  let throttled: FaultUpstream;
+  beforeAll(async () => {
+    throttled = await startFaultUpstream();
+    throttled.add('library/big', '1.0', image);
+  });
+  afterAll(async () => { await throttled?.close(); });
+
+  it('a client joining every 3 MiB, some pausing past the window: every body is the blob, from one upstream GET', async () => {
+    // ~1.3 s for the 32 MiB fill: joiners after the first 4 MiB start behind the in-memory window and read the file,
+    // then catch up with the fill; paused clients fall behind it again and drain in bursts.
+    throttled.fault({ method: 'GET', path: /\/blobs\// }, { kind: 'throttle', bytesPerSecond: 24 * MiB }, 1);
+    tp = await startTestProxy({ mirrors: { 'docker.io': { endpoint: [throttled.url] } } });
+    const url = `${tp.url}${blobPath()}`;
+    const clients = [new BlobClient(url)];
+    for (let at = 3 * MiB; at < layer.size; at += 3 * MiB) {
+      await clients[0]!.until(at);
+      const c = new BlobClient(url);
+      if (clients.length % 3 === 0) {
+        c.pause();
+        setTimeout(() => c.resume(), 250);
+      }
+      clients.push(c);
+    }
+    const reads = await Promise.all(clients.map((c) => c.done));
+    expect(reads.length).toBeGreaterThanOrEqual(10);
+    for (const r of reads) expect({ status: r.status, digest: r.digest, bytes: r.bytes, error: r.error }).toEqual({ status: 200, digest: layer.digest, bytes: layer.size, error: undefined });
+    expect(throttled.count('GET', /\/blobs\//)).toBe(1);
+  });
+});
