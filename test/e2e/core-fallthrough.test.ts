@@ -45,7 +45,7 @@ beforeAll(async () => {
   const first = (rule: Rule): string => (rule === 'refused' ? `http://127.0.0.1:${dead}` : rule === 'blackhole' ? blackhole.url : f(rule).url);
   proxy = await startTestProxy({
     cache: { tagTtl: '0s' },
-    upstream: { connectTimeout: '1s', responseTimeout: '1s', health: { cooldown: '10m', maxCooldown: '10m', probeInterval: '10m' } },
+    upstream: { connectTimeout: '3s', responseTimeout: '3s', health: { cooldown: '10m', maxCooldown: '10m', probeInterval: '10m' } },
     mirrors: {
       ...Object.fromEntries(RULES.map((rule) => [`${rule}.test`, { endpoint: [first(rule), dist.url] }])),
       'notfound.test': { endpoint: [f('e404').url, dist.url] },
