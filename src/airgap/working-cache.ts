@@ -24,7 +24,7 @@ export interface WorkingCache {
 }
 
 export async function openWorkingCache(config: Config, logger: Logger): Promise<WorkingCache> {
-  const opened = await openCacheStores(config, logger);
+  const opened = await openCacheStores(config, logger, { cli: true });
   const upstreams = new Upstreams(config, logger, `1.1 ocimirror-cli-${randomBytes(6).toString('hex')}`);
   const unbounded: Config = { ...config, cache: { ...config.cache, maxSize: Number.MAX_SAFE_INTEGER } };
   const policies = policiesOf(config);

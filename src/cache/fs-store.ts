@@ -12,7 +12,8 @@ import { FileSender } from './file-sender.js';
 import { OffThreadWriter } from './write-worker.js';
 
 export class FsBlobStore implements BlobStore {
-  constructor(readonly dir: string) {}
+  /** `inlineHashing`: hash and write on the calling thread (command-line export and import), not a worker's. */
+  constructor(readonly dir: string, private readonly opts: { inlineHashing?: boolean } = {}) {}
 
   async init(): Promise<void> {
     await mkdir(join(this.dir, 'tmp'), { recursive: true });
@@ -68,7 +69,7 @@ export class FsBlobStore implements BlobStore {
     const final = this.path(digest);
     const tmp = join(this.dir, 'tmp', `${digest.replace(':', '-')}.${randomBytes(6).toString('hex')}`);
     const handle = await open(tmp, 'w+');
-    return new FsBlobWriter(digest, tmp, final, handle);
+    return new FsBlobWriter(digest, tmp, final, handle, this.opts.inlineHashing ?? false);
   }
 
   async delete(digest: string): Promise<void> {
@@ -100,8 +101,8 @@ class FsBlobWriter implements BlobWriter {
   private position = 0;
   private done = false;
 
-  constructor(readonly digest: string, private readonly tmp: string, private readonly final: string, private readonly handle: FileHandle) {
-    this.thread = new OffThreadWriter(handle.fd, algorithmOf(digest));
+  constructor(readonly digest: string, private readonly tmp: string, private readonly final: string, private readonly handle: FileHandle, inline: boolean) {
+    this.thread = new OffThreadWriter(handle.fd, algorithmOf(digest), inline);
   }
 
   get written(): number {

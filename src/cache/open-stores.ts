@@ -23,10 +23,11 @@ export interface OpenedStores {
   unreachable?: () => Promise<string | undefined>;
 }
 
-export async function openCacheStores(config: Config, logger: Logger): Promise<OpenedStores> {
+/** `cli`: a command-line export or import (see FsBlobStore's inlineHashing). */
+export async function openCacheStores(config: Config, logger: Logger, opts: { cli?: boolean } = {}): Promise<OpenedStores> {
   const s = config.cache.store;
   if (s.type === 'fs') {
-    const blobs = new FsBlobStore(config.cache.dir);
+    const blobs = new FsBlobStore(config.cache.dir, { inlineHashing: opts.cli ?? false });
     const manifests = new FsManifestStore(config.cache.dir, logger);
     const tags = new FsTagStore(config.cache.dir, logger);
     await Promise.all([blobs.init(), manifests.init(), tags.init()]);

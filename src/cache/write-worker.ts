@@ -4,12 +4,14 @@
 // cloned) and gets back with the answer. Up to four such threads (one per core beyond the first); each writer
 // stays on one, in order.
 import { availableParallelism } from 'node:os';
+import { createHash, type Hash } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 /** One message's worth of bytes: a batch of the fill's group commit (up to about 2 MiB) fits in one. */
 const BATCH_BYTES = 2 * 1024 * 1024;
 /** Batch buffers kept for the next writes instead of allocating one per batch. */
-const POOL_MAX = 8;
+const POOL_MAX = 2;
 
 // The worker's code, plain CommonJS (the thread starts from source text, so it runs the same under tsc and tests).
 const THREAD_SOURCE = `
@@ -84,21 +86,45 @@ class WriteThread {
   }
 }
 
+/**
+ * The same work on the calling thread, for a command-line export or import: nothing else runs in that process
+ * while it hashes, and a worker thread is ~10 MB of resident memory those commands are measured without.
+ */
+class InlineThread {
+  private readonly writers = new Map<number, { fd: number; hash: Hash }>();
+
+  async call(id: number, msg: Call): Promise<Reply> {
+    if (msg.op === 'open') { this.writers.set(id, { fd: msg.fd, hash: createHash(msg.algorithm) }); return { seq: 0 }; }
+    const w = this.writers.get(id);
+    if (!w) throw new Error(`unknown writer ${id}`);
+    if (msg.op === 'write') {
+      const bytes = Buffer.from(msg.buffer, 0, msg.length);
+      w.hash.update(bytes);
+      for (let off = 0; off < msg.length;) off += writeSync(w.fd, bytes, off, msg.length - off, msg.position + off);
+      return { seq: 0, buffer: msg.buffer };
+    }
+    this.writers.delete(id);
+    return msg.op === 'digest' ? { seq: 0, hex: w.hash.digest('hex') } : { seq: 0 };
+  }
+}
+
 const threads = Array.from({ length: Math.max(1, Math.min(4, availableParallelism() - 1)) }, () => new WriteThread());
 const pool: ArrayBuffer[] = [];
 const takeBuffer = () => pool.pop() ?? new ArrayBuffer(BATCH_BYTES);
 const giveBuffer = (buffer: ArrayBuffer | undefined) => { if (buffer?.byteLength === BATCH_BYTES && pool.length < POOL_MAX) pool.push(buffer); };
 let nextId = 0;
+const inlineThread = new InlineThread();
 
 /** One file being written and hashed by a worker thread; writes are applied in the order they were called. */
 export class OffThreadWriter {
   private readonly id = ++nextId;
-  private readonly thread = threads[this.id % threads.length] as WriteThread;
+  private readonly thread: Pick<WriteThread, 'call'>;
   private chain: Promise<unknown>;
   private ended = false;
 
   /** `fd` stays open, and owned by the caller, until digest() or release() has resolved. */
-  constructor(fd: number, algorithm: string) {
+  constructor(fd: number, algorithm: string, inline = false) {
+    this.thread = inline ? inlineThread : threads[this.id % threads.length] as WriteThread;
     this.chain = this.thread.call(this.id, { op: 'open', fd, algorithm });
     // A failed open surfaces in the first write or the digest, not as an unhandled rejection.
     this.chain.catch(() => undefined);

@@ -34,7 +34,7 @@ export async function importCommand(argv: string[], io: ImportIo = { stdout: pro
   if (values.help) { io.stdout.write(`${USAGE}\n`); return 0; }
   if (positionals.length === 0) throw new UsageError(`expected at least one TARBALL\n\n${USAGE}`);
   const config = loadCacheConfig(values.config);
-  const { stores, close } = await openCacheStores(config, cliLogger(config));
+  const { stores, close } = await openCacheStores(config, cliLogger(config), { cli: true });
   let ok = true;
   try {
     for (const file of positionals) {

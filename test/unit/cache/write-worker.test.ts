@@ -1,4 +1,4 @@
-// OffThreadWriter: the worker thread writes every byte where it belongs and hashes them in order, whatever the
+// OffThreadWriter (on its worker thread, and inline): the thread writes every byte where it belongs and hashes them in order, whatever the
 // chunk sizes (a chunk larger than the shared buffer included); its write errors reach the caller with their code.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -13,13 +13,13 @@ let dir: string;
 beforeAll(() => { dir = makeTmpDir('ocimirror-write-worker-'); });
 afterAll(async () => { await removeTmpDir(dir); });
 
-describe('OffThreadWriter', () => {
+describe.each([['on its worker thread', false], ['inline (command-line export and import)', true]])('OffThreadWriter %s', (_, inline) => {
   it('writes and hashes chunks of any size in call order, including one larger than its shared buffer', async () => {
     const data = randomBytes(7 * MiB + 4321);
     const cuts = [0, 1, 65_536, 65_536 + 3 * MiB + 7, 5 * MiB, 5 * MiB + 1, data.length];
     const file = join(dir, 'a');
     const handle = await open(file, 'w+');
-    const writer = new OffThreadWriter(handle.fd, 'sha256');
+    const writer = new OffThreadWriter(handle.fd, 'sha256', inline);
     const writes: Promise<void>[] = [];
     let position = 0;
     for (let i = 1; i < cuts.length; i++) {
@@ -40,7 +40,7 @@ describe('OffThreadWriter', () => {
     const file = join(dir, 'readonly');
     writeFileSync(file, '');
     const handle = await open(file, 'r');
-    const writer = new OffThreadWriter(handle.fd, 'sha256');
+    const writer = new OffThreadWriter(handle.fd, 'sha256', inline);
     await expect(writer.write([Buffer.from('x')], 0)).rejects.toMatchObject({ code: 'EBADF' });
     await writer.release();
     await handle.close();
