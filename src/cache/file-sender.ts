@@ -9,10 +9,10 @@ import { readInto } from './file-io.js';
 
 /** One read and one socket write: large enough that per-call costs vanish, small enough to pool. */
 export const SEND_BUFFER_BYTES = 256 * 1024;
-/** Per response: reads ahead of the socket by up to 1 MiB (buffers being read, written, ready). */
-const BUFFERS_PER_SEND = 4;
+/** Per response: reads ahead of the socket by up to 768 KiB (buffers being read, written, ready). */
+const BUFFERS_PER_SEND = 3;
 /** Free buffers kept for the next responses; more are dropped (the GC reclaims them). */
-const POOL_MAX = 64;
+const POOL_MAX = 24;
 
 const pool: Buffer[] = [];
 const takeBuffer = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(SEND_BUFFER_BYTES);

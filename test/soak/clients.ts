@@ -1,6 +1,8 @@
 // The soak's client kinds. Well-behaved ones (tag, big, cold) count every 5xx and connection error against the
 // proxy; misbehaving ones (stall: stops reading a 200 MiB blob; drop: hangs up mid-body) only exercise it.
+import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
 import type { BuiltImage } from '../helpers/images.js';
 
@@ -135,25 +137,19 @@ export async function dropClient(t: SoakTarget, until: () => boolean): Promise<n
 }
 
 /** GET /healthz every 50 ms on its own connection; returns each latency in ms. */
-export async function healthSampler(port: number, until: () => boolean): Promise<{ latencies: number[]; failures: number }> {
-  const client = new Client(`http://127.0.0.1:${port}`, { keepAliveTimeout: 60_000 });
-  const latencies: number[] = [];
-  let failures = 0;
-  try {
-    while (!until()) {
-      const started = performance.now();
-      try {
-        const res = await client.request({ method: 'GET', path: '/healthz', headersTimeout: 30_000, bodyTimeout: 30_000 });
-        await res.body.dump();
-        if (res.statusCode !== 200) failures++;
-      } catch {
-        failures++;
-      }
-      latencies.push(performance.now() - started);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await client.close();
-  }
-  return { latencies, failures };
+/** Probes /healthz from a process of its own (health-probe.ts) for `seconds`; resolves its latencies. */
+export function healthSampler(port: number, seconds: number): { ready: Promise<void>; done: Promise<{ latencies: number[]; failures: number }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./health-probe.ts', import.meta.url)), String(port), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let signalReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => { signalReady = r; });
+  child.stdout.on('data', (c: Buffer) => { out += c.toString('utf8'); if (out.startsWith('ready\n')) signalReady(); });
+  const done = new Promise<{ latencies: number[]; failures: number }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      signalReady();
+      try { resolve(JSON.parse(out.replace(/^ready\n/, '')) as { latencies: number[]; failures: number }); } catch { reject(new Error(`health probe exited with ${code}: ${out}`)); }
+    });
+  });
+  return { ready, done };
 }

@@ -19,6 +19,8 @@ const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
 const SECONDS = env('SOAK_SECONDS', 60);
 const COUNTS = { tag: env('SOAK_TAG_CLIENTS', 256), big: env('SOAK_BIG_CLIENTS', 12), stall: env('SOAK_STALL_CLIENTS', 16), drop: env('SOAK_DROP_CLIENTS', 16), cold: env('SOAK_COLD_CLIENTS', 4) };
 const COLD_IMAGES = env('SOAK_COLD_IMAGES', 40);
+/** Extra node flags for the proxy, e.g. SOAK_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p' to profile it under load. */
+const NODE_ARGS = (process.env.SOAK_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const BIG_BYTES = env('SOAK_BIG_MIB', 200) * 1024 * 1024;
 const IDLE_TIMEOUT_S = 10;
 
@@ -62,7 +64,7 @@ async function main(): Promise<number> {
       log: { level: 'warn' },
       mirrors: { 'docker.io': { endpoint: [dist.url] } },
     }));
-    child = spawn(process.execPath, [resolve(import.meta.dirname, '../../bin/ocimirror.js'), 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [...NODE_ARGS, resolve(import.meta.dirname, '../../bin/ocimirror.js'), 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     let proxyLog = '';
     child.stdout!.on('data', (c: Buffer) => { proxyLog = (proxyLog + c.toString('utf8')).slice(-20_000); });
     child.stderr!.on('data', (c: Buffer) => { proxyLog = (proxyLog + c.toString('utf8')).slice(-20_000); });
@@ -80,6 +82,8 @@ async function main(): Promise<number> {
     const cpuBefore = p.cpuSeconds();
 
     process.stdout.write(`soaking for ${SECONDS} s with ${Object.values(COUNTS).reduce((a, b) => a + b, 0) + 1} clients…\n`);
+    const health = healthSampler(port, SECONDS);
+    await health.ready;
     const deadline = Date.now() + SECONDS * 1000;
     const over = () => Date.now() >= deadline;
     const samples: { rss: number; fds: number }[] = [];
@@ -93,7 +97,8 @@ async function main(): Promise<number> {
     ];
     const stalls = Array.from({ length: COUNTS.stall }, () => stallClient(target, over, (IDLE_TIMEOUT_S + 5) * 1000));
     const drops = Array.from({ length: COUNTS.drop }, () => dropClient(target, over));
-    const [health] = await Promise.all([healthSampler(port, over), ...runs]);
+    await Promise.all(runs);
+    const probed = await health.done;
     const misbehaved = { stalls: (await Promise.all(stalls)).reduce((a, b) => a + b, 0), drops: (await Promise.all(drops)).reduce((a, b) => a + b, 0) };
     clearInterval(sampler);
     const loop = await eventLoopLag(port);
@@ -106,7 +111,7 @@ async function main(): Promise<number> {
 
     return printReport({
       seconds: SECONDS, counts: COUNTS, tallies, misbehaved, coldPulled: cold.length - coldQueue.length, coldTotal: cold.length,
-      health, samples, before, after, loop, load, proxyWarnings: proxyLog.split('\n').filter((l) => l.includes('"level":40') || l.includes('"level":50') || l.includes('"level":60')),
+      health: probed, samples, before, after, loop, load, proxyWarnings: proxyLog.split('\n').filter((l) => l.includes('"level":40') || l.includes('"level":50') || l.includes('"level":60')),
     });
   } finally {
     if (child && child.exitCode === null) {
