@@ -10,7 +10,7 @@ import { readInto } from './file-io.js';
 /** One read and one socket write: large enough that per-call costs vanish, small enough to pool. */
 export const SEND_BUFFER_BYTES = 256 * 1024;
 /** Per response: reads ahead of the socket by up to 768 KiB (buffers being read, written, ready). */
-const BUFFERS_PER_SEND = 3;
+export const BUFFERS_PER_SEND = 3;
 /** Free buffers kept for the next responses; more are dropped (the GC reclaims them). */
 const POOL_MAX = 24;
 

@@ -6,7 +6,7 @@ import { open } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileSender, SEND_BUFFER_BYTES, pooledSendBuffers } from '../../../src/cache/file-sender.js';
+import { BUFFERS_PER_SEND, FileSender, SEND_BUFFER_BYTES, pooledSendBuffers } from '../../../src/cache/file-sender.js';
 import { makeTmpDir, removeTmpDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/eventually.js';
 
@@ -73,7 +73,7 @@ describe('FileSender', () => {
     expect(r.outcome).toBe('client hung up');
     expect(r.closed()).toBeLessThan(data.length);
     // The writes still queued when the socket closed are called back with an error: their buffers come back.
-    await waitFor('the sender\'s buffers back in the pool', () => pooledSendBuffers() >= Math.max(pooled, 4));
+    await waitFor('the sender\'s buffers back in the pool', () => pooledSendBuffers() >= Math.max(pooled, BUFFERS_PER_SEND));
   });
 
   it('a file shorter than the range cuts the response instead of ending it cleanly', async () => {
