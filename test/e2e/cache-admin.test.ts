@@ -38,6 +38,8 @@ beforeAll(async () => {
   await pushImage(dist.url, 'library/big', '1.0', big);
   proxy = await startRestartableProxy({ mirrors: { 'docker.io': { endpoint: [dist.url] } } }, join(work, 'cache'));
   for (const repo of ['library/a', 'library/b', 'library/big']) await pullThrough(proxy.url, repo, '1.0', { ns: 'docker.io' });
+  // Clients finish once the digest is verified; each blob is in the cache after its fsync and rename.
+  await waitFor('fills to be stored', () => proxy.running.service.fillsInProgress === 0);
   config = writeCacheConfig(work, 'admin', proxy.cacheDir, { 'docker.io': [dist.url] });
 }, 120_000);
 
