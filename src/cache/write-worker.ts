@@ -10,8 +10,8 @@ import { Worker } from 'node:worker_threads';
 
 /** One message's worth of bytes: a batch of the fill's group commit (up to about 2 MiB) fits in one. */
 const BATCH_BYTES = 2 * 1024 * 1024;
-/** Batch buffers kept for the next writes instead of allocating one per batch. */
-const POOL_MAX = 2;
+/** Batch buffers kept for the next writes instead of allocating one per batch (one per concurrent large fill). */
+const POOL_MAX = 4;
 
 // The worker's code, plain CommonJS (the thread starts from source text, so it runs the same under tsc and tests).
 const THREAD_SOURCE = `
@@ -110,7 +110,8 @@ class InlineThread {
 
 const threads = Array.from({ length: Math.max(1, Math.min(4, availableParallelism() - 1)) }, () => new WriteThread());
 const pool: ArrayBuffer[] = [];
-const takeBuffer = () => pool.pop() ?? new ArrayBuffer(BATCH_BYTES);
+/** A pooled batch buffer; a write smaller than one, with none free, gets a buffer of its own size instead. */
+const takeBuffer = (want: number) => pool.pop() ?? new ArrayBuffer(Math.min(want, BATCH_BYTES));
 const giveBuffer = (buffer: ArrayBuffer | undefined) => { if (buffer?.byteLength === BATCH_BYTES && pool.length < POOL_MAX) pool.push(buffer); };
 let nextId = 0;
 const inlineThread = new InlineThread();
@@ -138,20 +139,24 @@ export class OffThreadWriter {
       let at = position;
       let i = 0;
       let off = 0;
-      while (i < chunks.length) {
-        const buffer = takeBuffer();
+      // Empty chunks are dropped: every buffer taken below then receives at least one byte.
+      const parts = chunks.filter((c) => c.length > 0);
+      let left = 0;
+      for (const c of parts) left += c.length;
+      while (i < parts.length) {
+        const buffer = takeBuffer(left);
         const view = Buffer.from(buffer);
         let length = 0;
-        while (i < chunks.length && length < BATCH_BYTES) {
-          const chunk = chunks[i] as Buffer;
+        while (i < parts.length && length < view.length) {
+          const chunk = parts[i] as Buffer;
           const n = chunk.copy(view, length, off);
           length += n;
           off += n;
           if (off === chunk.length) { i++; off = 0; }
         }
-        if (length === 0) { giveBuffer(buffer); continue; }
         giveBuffer((await this.thread.call(this.id, { op: 'write', length, position: at, buffer })).buffer);
         at += length;
+        left -= length;
       }
     };
     const done = run();

@@ -13,6 +13,22 @@ let dir: string;
 beforeAll(() => { dir = makeTmpDir('ocimirror-write-worker-'); });
 afterAll(async () => { await removeTmpDir(dir); });
 
+// First in the file, while no batch buffer has been pooled: small writes get buffers of their own size.
+describe('OffThreadWriter, small writes with no pooled buffer', () => {
+  it('writes a few bytes with empty chunks around them, and a write of nothing but empty chunks', async () => {
+    const data = randomBytes(1000);
+    const file = join(dir, 'small');
+    const handle = await open(file, 'w+');
+    const writer = new OffThreadWriter(handle.fd, 'sha256');
+    await writer.write([Buffer.alloc(0), data.subarray(0, 600), Buffer.alloc(0)], 0);
+    await writer.write([Buffer.alloc(0)], 600);
+    await writer.write([data.subarray(600, 601), data.subarray(601), Buffer.alloc(0)], 600);
+    expect(await writer.digest()).toBe(createHash('sha256').update(data).digest('hex'));
+    await handle.close();
+    expect(readFileSync(file).equals(data)).toBe(true);
+  });
+});
+
 describe.each([['on its worker thread', false], ['inline (command-line export and import)', true]])('OffThreadWriter %s', (_, inline) => {
   it('writes and hashes chunks of any size in call order, including one larger than its shared buffer', async () => {
     const data = randomBytes(7 * MiB + 4321);
