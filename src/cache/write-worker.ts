@@ -110,8 +110,7 @@ class InlineThread {
 
 const threads = Array.from({ length: Math.max(1, Math.min(4, availableParallelism() - 1)) }, () => new WriteThread());
 const pool: ArrayBuffer[] = [];
-/** A pooled batch buffer; a write smaller than one, with none free, gets a buffer of its own size instead. */
-const takeBuffer = (want: number) => pool.pop() ?? new ArrayBuffer(Math.min(want, BATCH_BYTES));
+const takeBuffer = () => pool.pop() ?? new ArrayBuffer(BATCH_BYTES);
 const giveBuffer = (buffer: ArrayBuffer | undefined) => { if (buffer?.byteLength === BATCH_BYTES && pool.length < POOL_MAX) pool.push(buffer); };
 let nextId = 0;
 const inlineThread = new InlineThread();
@@ -139,24 +138,20 @@ export class OffThreadWriter {
       let at = position;
       let i = 0;
       let off = 0;
-      // Empty chunks are dropped: every buffer taken below then receives at least one byte.
-      const parts = chunks.filter((c) => c.length > 0);
-      let left = 0;
-      for (const c of parts) left += c.length;
-      while (i < parts.length) {
-        const buffer = takeBuffer(left);
+      while (i < chunks.length) {
+        const buffer = takeBuffer();
         const view = Buffer.from(buffer);
         let length = 0;
-        while (i < parts.length && length < view.length) {
-          const chunk = parts[i] as Buffer;
+        while (i < chunks.length && length < BATCH_BYTES) {
+          const chunk = chunks[i] as Buffer;
           const n = chunk.copy(view, length, off);
           length += n;
           off += n;
           if (off === chunk.length) { i++; off = 0; }
         }
+        if (length === 0) { giveBuffer(buffer); continue; }
         giveBuffer((await this.thread.call(this.id, { op: 'write', length, position: at, buffer })).buffer);
         at += length;
-        left -= length;
       }
     };
     const done = run();
