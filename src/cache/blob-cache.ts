@@ -81,10 +81,8 @@ export class BlobCache {
 
   /** A new fill for this miss, or past cache.maxFills the blob streamed through uncached. */
   private fillOrStream(req: Request, release?: () => void): Promise<Answer> {
-    const fill = this.fills.start(req, release);
-    if (fill) return this.join(fill, req, 'miss');
-    release?.();
-    return uncachedBlob(this.source, req, this.stats);
+    const decision = this.startDecided(req, release);
+    return 'fill' in decision ? this.join(decision.fill, req, 'miss') : uncachedBlob(this.source, req, this.stats);
   }
 
   /** A client joins a fill running here (the owner's route for other replicas does too). */
@@ -175,7 +173,8 @@ export class BlobCache {
     return this.startDecided(req, claim.release);
   }
 
-  private startDecided(req: Request, release?: () => void): Decision {
+  /** A new fill, or `uncached` past cache.maxFills (then `release`, the fill lease in a cluster, is let go). */
+  private startDecided(req: Request, release?: () => void): { fill: BlobFill } | { uncached: true } {
     const fill = this.fills.start(req, release);
     if (fill) return { fill };
     release?.();
