@@ -222,7 +222,7 @@ export class BlobCache {
     const unpin = this.index.pin('blob', req.digest);
     try {
       if (req.acceptsSender && length > 0 && this.store.sender) {
-        const sender = await this.store.sender(req.digest, plan, (sent) => { unpin(); this.stats.bytesFromCache += sent; });
+        const sender = await this.store.sender(req.digest, plan, (sent) => { unpin(); this.stats.bytesFromCache += sent; }, size);
         return { ...base, sender };
       }
       const stream = length > 0 ? await this.store.open(req.digest, plan) : Readable.from([]);

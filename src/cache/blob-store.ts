@@ -35,9 +35,9 @@ export interface BlobStore {
   open(digest: string, range?: { start: number; end: number }): Promise<Readable>;
   /**
    * Like open(), as a sender that writes into a response from reused buffers (file-backed stores only). `onClose`
-   * gets the bytes sent once the blob is released (sent, failed or discarded).
+   * gets the bytes sent once the blob is released (sent, failed or discarded); `size` is the whole blob's, when known.
    */
-  sender?(digest: string, range: { start: number; end: number }, onClose: (sent: number) => void): Promise<BlobSender>;
+  sender?(digest: string, range: { start: number; end: number }, onClose: (sent: number) => void, size?: number): Promise<BlobSender>;
   /** Reads a small committed blob whole (manifests). */
   readAll(digest: string): Promise<Buffer | undefined>;
   /** Stores a small verified payload in one go (manifests). */

@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.js';
 import { FsBlobStore } from './fs-store.js';
 import { FsManifestStore } from './fs-manifest-store.js';
 import { FsTagStore } from './fs-tag-store.js';
+import { MemoryBlobStore, MemoryManifestStore, MemoryTier } from './memory-store.js';
 import type { CacheStores } from './service.js';
 
 /** An upload older than the longest fill plus this is certainly abandoned (and survives some clock skew). */
@@ -31,7 +32,11 @@ export async function openCacheStores(config: Config, logger: Logger, opts: { cl
     const manifests = new FsManifestStore(config.cache.dir, logger);
     const tags = new FsTagStore(config.cache.dir, logger);
     await Promise.all([blobs.init(), manifests.init(), tags.init()]);
-    return { stores: { blobs, manifests, tags }, summary: { type: 'fs', dir: config.cache.dir }, close: () => undefined };
+    const summary = { type: 'fs', dir: config.cache.dir, memorySize: config.cache.memorySize };
+    // A command runs once over each entry: only the server gains from keeping small ones in memory.
+    if (opts.cli || config.cache.memorySize === 0) return { stores: { blobs, manifests, tags }, summary, close: () => undefined };
+    const memory = new MemoryTier(config.cache.memorySize);
+    return { stores: { blobs: new MemoryBlobStore(blobs, memory), manifests: new MemoryManifestStore(manifests, memory), tags }, summary, close: () => undefined };
   }
   // Loaded only for an S3 store: the AWS SDK is resident memory a filesystem cache never needs.
   const [{ createS3Client }, { S3ManifestStore }, { S3BlobStore }, { S3TagStore }] = await Promise.all([

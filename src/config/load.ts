@@ -11,7 +11,7 @@ import { parseDuration, parseSize } from './units.js';
 
 const TOP_KEYS = ['server', 'cache', 'upstream', 'defaultRegistry', 'log', 'registries', 'mirrors', 'configs', 'cluster', 'policies', 'allowRepositories'];
 const SERVER_KEYS = ['listen', 'url', 'tls', 'auth', 'headersTimeout', 'keepAliveTimeout', 'idleTimeout', 'maxConnections', 'shutdownGrace'];
-const CACHE_KEYS = ['dir', 'maxSize', 'maxEntries', 'tagTtl', 'fillTimeout', 'maxFills', 'maxDetachedFills', 'store', 'immutableTags', 'staleIfError', 'staleIfNotFound', 'negativeTtl'];
+const CACHE_KEYS = ['dir', 'maxSize', 'maxEntries', 'tagTtl', 'fillTimeout', 'maxFills', 'maxDetachedFills', 'memorySize', 'store', 'immutableTags', 'staleIfError', 'staleIfNotFound', 'negativeTtl'];
 const UPSTREAM_KEYS = ['connectTimeout', 'responseTimeout', 'readTimeout', 'failureStatus', 'appendDefaultEndpoint', 'allowPrivateNetworks', 'health', 'rateLimitThreshold'];
 const HEALTH_KEYS = ['failureThreshold', 'cooldown', 'maxCooldown', 'probeInterval'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -154,6 +154,7 @@ export function parseConfig(file: string, text: string, overrides: LoadOptions =
       fillTimeoutMs: duration(v(cache, 'fillTimeout'), 'cache.fillTimeout', DEFAULTS.fillTimeout),
       maxFills: v(cache, 'maxFills') == null ? DEFAULTS.maxFills : (w.int(v(cache, 'maxFills'), 'cache.maxFills', 1, 10_000) ?? 0),
       maxDetachedFills: v(cache, 'maxDetachedFills') == null ? DEFAULTS.maxDetachedFills : (w.int(v(cache, 'maxDetachedFills'), 'cache.maxDetachedFills', 0, 10_000) ?? 0),
+      memorySize: size(v(cache, 'memorySize'), 'cache.memorySize', DEFAULTS.memorySize),
       store,
       ...policyDefaults,
     },

@@ -108,6 +108,8 @@ export interface Config {
     readonly maxFills: number;
     /** Fills going on with no client attached; the next one whose last client leaves is cancelled. */
     readonly maxDetachedFills: number;
+    /** Bytes of small manifests and blobs also kept in memory (filesystem store); 0 turns it off. */
+    readonly memorySize: number;
     readonly store: StoreConfig;
     /** Policy defaults (a `policies` rule overrides each for the repositories it matches). */
     readonly immutableTags?: string;
@@ -175,6 +177,7 @@ export const DEFAULTS = {
   fillTimeout: '30m',
   maxFills: 16,
   maxDetachedFills: 4,
+  memorySize: '32MiB',
   staleIfError: '7d',
   staleIfNotFound: '0',
   negativeTtl: '0',
