@@ -7,6 +7,7 @@ import type { RegistryService } from '../oci/service.js';
 import { registerBase } from './base.js';
 import { errorHandler, sendError } from './errors.js';
 import { registerRegistryRoutes } from './registry-routes.js';
+import { Turns } from './turns.js';
 import type { RoutingTable } from './routing.js';
 import './context.js';
 
@@ -50,6 +51,7 @@ export function buildApp<M>(deps: AppDeps<M>): FastifyInstance {
   }) as unknown as FastifyInstance;
   if (limits) app.server.maxConnections = limits.maxConnections;
 
+  const turns = new Turns();
   app.decorateRequest('ctx', null as never);
   app.decorateRequest('clientGone', null as never);
   app.addHook('onRequest', async (req, reply) => {
@@ -66,6 +68,8 @@ export function buildApp<M>(deps: AppDeps<M>): FastifyInstance {
     if (via && String(via).includes(deps.via)) {
       return sendError(reply, new OciError('UNAVAILABLE', { via }, { status: 508, message: 'request loop: this mirror is its own upstream' }));
     }
+    // Probes, scrapes and the status page go first (turns.ts).
+    if (req.url.startsWith('/v2')) await turns.wait();
     return undefined;
   });
   app.addHook('onResponse', async (req, reply) => {
