@@ -8,6 +8,7 @@ import { registerBase } from './base.js';
 import { errorHandler, sendError } from './errors.js';
 import { registerRegistryRoutes } from './registry-routes.js';
 import { Turns } from './turns.js';
+import { MAX_PIPELINED, PipelineLimit } from './pipelined.js';
 import type { RoutingTable } from './routing.js';
 import './context.js';
 
@@ -52,18 +53,28 @@ export function buildApp<M>(deps: AppDeps<M>): FastifyInstance {
   if (limits) app.server.maxConnections = limits.maxConnections;
 
   const turns = new Turns();
+  const pipelined = new PipelineLimit();
   app.decorateRequest('ctx', null as never);
   app.decorateRequest('clientGone', null as never);
   app.addHook('onRequest', async (req, reply) => {
+    const socket = req.raw.socket;
+    if (!pipelined.admit(socket)) {
+      req.log.debug({ limit: MAX_PIPELINED }, 'closing a connection with too many pipelined requests in flight');
+      reply.hijack();
+      return reply;
+    }
     req.ctx = {};
     reply.header('x-content-type-options', 'nosniff');
+    const controller = new AbortController();
+    req.clientGone = controller.signal;
+    reply.raw.on('close', () => {
+      pipelined.done(socket);
+      if (!reply.raw.writableFinished) controller.abort();
+    });
     // Origin-form only: "GET http://host/v2/ HTTP/1.1" (a forward-proxy request) or "OPTIONS *" never reaches a route.
     if (!req.url.startsWith('/')) {
       return sendError(reply, new OciError('UNSUPPORTED', undefined, { status: 400, message: 'expected an origin-form request target (/v2/...): ocimirror is not a forward proxy' }));
     }
-    const controller = new AbortController();
-    req.clientGone = controller.signal;
-    reply.raw.on('close', () => { if (!reply.raw.writableFinished) controller.abort(); });
     const via = req.headers.via;
     if (via && String(via).includes(deps.via)) {
       return sendError(reply, new OciError('UNAVAILABLE', { via }, { status: 508, message: 'request loop: this mirror is its own upstream' }));
