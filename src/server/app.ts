@@ -79,9 +79,12 @@ export function buildApp<M>(deps: AppDeps<M>): FastifyInstance {
     if (via && String(via).includes(deps.via)) {
       return sendError(reply, new OciError('UNAVAILABLE', { via }, { status: 508, message: 'request loop: this mirror is its own upstream' }));
     }
-    // Probes, scrapes and the status page go first (turns.ts).
-    if (req.url.startsWith('/v2')) await turns.wait();
     return undefined;
+  });
+  // Probes, scrapes and the status page go first (turns.ts). After every onRequest hook: a password flood meets
+  // its 429s at once, not after waiting its turn.
+  app.addHook('preHandler', async (req) => {
+    if (req.url.startsWith('/v2')) await turns.wait();
   });
   app.addHook('onResponse', async (req, reply) => {
     const c = req.ctx ?? {};
