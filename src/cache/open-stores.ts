@@ -20,6 +20,8 @@ export interface OpenedStores {
   summary: Record<string, unknown>;
   /** Closes the stores' connections (shutdown). */
   close(): void;
+  /** Small entries kept in memory in front of the stores (cache.memorySize), when there is such a tier. */
+  memory?: MemoryTier;
   /** For a remote store: undefined when it answers, else why not. */
   unreachable?: () => Promise<string | undefined>;
 }
@@ -36,7 +38,7 @@ export async function openCacheStores(config: Config, logger: Logger, opts: { cl
     // A command runs once over each entry: only the server gains from keeping small ones in memory.
     if (opts.cli || config.cache.memorySize === 0) return { stores: { blobs, manifests, tags }, summary, close: () => undefined };
     const memory = new MemoryTier(config.cache.memorySize);
-    return { stores: { blobs: new MemoryBlobStore(blobs, memory), manifests: new MemoryManifestStore(manifests, memory), tags }, summary, close: () => undefined };
+    return { stores: { blobs: new MemoryBlobStore(blobs, memory), manifests: new MemoryManifestStore(manifests, memory), tags }, summary, memory, close: () => undefined };
   }
   // Loaded only for an S3 store: the AWS SDK is resident memory a filesystem cache never needs.
   const [{ createS3Client }, { S3ManifestStore }, { S3BlobStore }, { S3TagStore }] = await Promise.all([

@@ -23,6 +23,8 @@ export interface AppDeps<M> {
   https?: { cert: Buffer; key: Buffer };
   /** Connection timeouts and cap (config server.*); Node's defaults when absent (tests that inject). */
   limits?: ServerLimits;
+  /** Where registry requests wait for their turn (shared with the metrics); a new one when absent. */
+  turns?: Turns;
 }
 
 /**
@@ -52,7 +54,7 @@ export function buildApp<M>(deps: AppDeps<M>): FastifyInstance {
   }) as unknown as FastifyInstance;
   if (limits) app.server.maxConnections = limits.maxConnections;
 
-  const turns = new Turns();
+  const turns = deps.turns ?? new Turns();
   const pipelined = new PipelineLimit();
   app.decorateRequest('ctx', null as never);
   app.decorateRequest('clientGone', null as never);

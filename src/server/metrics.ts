@@ -23,6 +23,10 @@ export interface MetricsSources {
   registryLabel?(registry: string): string;
   /** Label value for an endpoint: the ones "*" opened for a client collapse to "*" too. */
   endpointLabel?(endpoint: string): string;
+  /** Bytes of small entries held in memory (cache.memorySize). */
+  memoryBytes?(): number;
+  /** Registry requests parsed and waiting for their turn (turns.ts): above zero, the process is saturated. */
+  waitingTurn?(): number;
 }
 
 /** Requests and failures so far, keyed by endpoint name or registry label. */
@@ -91,6 +95,8 @@ export function createMetrics(src: MetricsSources): ProxyMetrics {
   mirrorGauge(reg, 'ocimirror_cache_size_bytes', 'Bytes held in the cache (running fills count their size)', () => src.cache.index.bytes);
   mirrorGauge(reg, 'ocimirror_cache_entries', 'Blobs, manifests and tag mappings held in the cache', () => src.cache.index.entries);
   mirrorGauge(reg, 'ocimirror_cache_max_size_bytes', 'cache.maxSize', () => src.cache.index.maxSize);
+  mirrorGauge(reg, 'ocimirror_cache_memory_bytes', 'Bytes of small manifests and blobs also held in memory (cache.memorySize)', () => src.memoryBytes?.() ?? 0);
+  mirrorGauge(reg, 'ocimirror_http_requests_waiting', 'Registry requests read and waiting for their turn (above zero: the process is saturated)', () => src.waitingTurn?.() ?? 0);
 
   // Joined fills and cached manifests hand several requests the same attempts array: count each upstream attempt once.
   const counted = new WeakSet<readonly Attempt[]>();

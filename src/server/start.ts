@@ -15,6 +15,7 @@ import { buildApp } from './app.js';
 import { authPlugin } from './auth.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type ProxyMetrics } from './metrics.js';
+import { Turns } from './turns.js';
 import type { ClusterParts } from './cluster.js';
 import { peerFillsPlugin } from './peer-fills.js';
 import { healthPlugin, type Check } from './health.js';
@@ -68,18 +69,21 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
   const upstreams = new Upstreams(config, logger, via, { events: opts.now ? { now: opts.now } : {}, ...(opts.network ? { network: opts.network } : {}) });
   const proxy = new ProxyService(config.upstream.failureStatus);
   const blobSource = new UpstreamBlobSource(config.upstream.failureStatus);
-  const { stores, summary: storeSummary, close: closeStore, unreachable: storeUnreachable } = await openCacheStores(config, logger);
+  const { stores, summary: storeSummary, close: closeStore, unreachable: storeUnreachable, memory } = await openCacheStores(config, logger);
   // Loaded only for a cluster: the Redis client is resident memory a single replica never needs.
   const cluster = config.cluster ? await (await import('./cluster.js')).openCluster({ ...config, cluster: config.cluster }, logger) : undefined;
   const service = new CachingService(stores, proxy, blobSource, config, logger, { ...(opts.now ? { now: opts.now } : {}), ...(cluster ? { index: cluster.index, shared: cluster.fills } : {}) });
   const cacheState = await service.init();
   logger.info({ dir: config.cache.dir, store: storeSummary, ...cacheState, maxSize: config.cache.maxSize }, 'cache ready');
+  const turns = new Turns();
   const metrics = createMetrics({
     cache: service,
     endpoints: () => upstreams.allEndpoints().map((e) => ({ name: e.client.name, isDown: e.health.isDown })),
     rateLimits: () => upstreams.rateLimits(),
     registryLabel: (r) => (upstreams.isConfigured(r) ? r : '*'),
     endpointLabel: (e) => (upstreams.isConfiguredEndpoint(e) ? e : '*'),
+    memoryBytes: () => memory?.bytes ?? 0,
+    waitingTurn: () => turns.waiting,
   });
   const health = healthPlugin({
     configSource: config.source,
@@ -113,6 +117,7 @@ export async function startProxy(config: Config, opts: StartOptions = {}): Promi
       ...(config.cluster ? [peerFillsPlugin(service, config.cluster.secret)] : []),
     ],
     limits: config.server.limits,
+    turns,
     ...(https ? { https } : {}),
   });
   await app.listen({ host: config.server.listen.host, port: config.server.listen.port });

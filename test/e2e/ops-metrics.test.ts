@@ -2,6 +2,7 @@
 // and check that miss/hit and bytes-from-upstream/bytes-from-cache moved as they should, that the upstream request
 // counter matches Distribution's own access log, and that readiness follows the endpoint's health.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MEMORY_ENTRY_MAX } from '../../src/cache/memory-store.js';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
 import { buildImage, type BuiltImage } from '../helpers/images.js';
 import { fetchFrom, pullThrough, startTestProxy, type TestProxy } from '../helpers/proxy.js';
@@ -76,6 +77,9 @@ describe('metrics after pulling an image twice', () => {
     expect(m('ocimirror_blob_bytes_served_total{source="cache"}')).toBe(blobBytes);
     expect(m('ocimirror_cache_misses_total{kind="manifest"}')).toBe(manifestMisses);
     expect(m('ocimirror_cache_hits_total{kind="manifest"}')).toBeGreaterThanOrEqual(2);
+    // The manifest (kept when stored) and every small blob (kept on its first hit) are held in memory now.
+    const small = image.blobs.filter((b) => b.size <= MEMORY_ENTRY_MAX).reduce((sum, b) => sum + b.size, 0);
+    expect(m('ocimirror_cache_memory_bytes')).toBe(image.manifest.length + small);
     expect(m(`ocimirror_upstream_requests_total${up(dist.url)},status="200"}`)).toBe(upstreamCounted);
     expect(m('ocimirror_http_requests_total{route="blobs",method="GET",status="200",registry="docker.io"}')).toBe(2 * n);
     expect(m('ocimirror_http_requests_total{route="manifests",method="HEAD",status="200",registry="docker.io"}')).toBe(2);

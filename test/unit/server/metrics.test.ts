@@ -42,6 +42,8 @@ beforeEach(async () => {
     cache: { stats, index: { bytes: 1234, entries: 5, maxSize: 10_000 }, fillsInProgress: 2 },
     endpoints: () => endpoints,
     registryLabel: (r) => (r === 'docker.io' ? r : '*'),
+    memoryBytes: () => 4096,
+    waitingTurn: () => 7,
   });
   app = buildApp({
     service: new StubService(), via: '1.1 test', logger: pino({ level: 'silent' }),
@@ -117,6 +119,8 @@ describe('/metrics', () => {
     expect(value(text, 'ocimirror_cache_entries')).toBe(5);
     expect(value(text, 'ocimirror_cache_max_size_bytes')).toBe(10_000);
     expect(value(text, 'ocimirror_cache_fills_in_progress')).toBe(2);
+    expect(value(text, 'ocimirror_cache_memory_bytes')).toBe(4096);
+    expect(value(text, 'ocimirror_http_requests_waiting')).toBe(7);
     expect(value(text, 'ocimirror_upstream_endpoint_up{endpoint="http://dead:1"}')).toBe(0);
     expect(value(text, 'ocimirror_upstream_endpoint_up{endpoint="http://up:2"}')).toBe(1);
     // A second scrape mirrors the running totals again rather than adding them twice.
