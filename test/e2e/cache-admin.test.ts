@@ -96,6 +96,8 @@ describe('cache commands', () => {
     expect((await list()).map((i) => i.repository)).toEqual(['library/b', 'library/big']);
     dist.resetLog();
     await pullThrough(proxy.url, 'library/a', '1.0', { ns: 'docker.io' });
+    // The next test lists the cache: these fills must be stored (fsync, rename) by then, not only served.
+    await waitFor('fills to be stored', () => proxy.running.service.fillsInProgress === 0);
     await dist.flushLog();
     const fetched = dist.accessLog().filter((l) => l.method === 'GET' && l.path.includes('/blobs/')).map((l) => l.path.split('/').pop()).sort();
     expect(fetched).toEqual([a.config.digest, a.layers[1]!.digest].sort());
