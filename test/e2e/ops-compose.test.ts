@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { withBuildLock } from '../helpers/build-lock.js';
 import { startCompose, type Compose } from '../helpers/compose.js';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
 import { inspect, podman, remember, removeContainerThings, requireContainerHost, ROOT, waitHealthy } from '../helpers/containers.js';
@@ -66,7 +67,7 @@ beforeAll(async () => {
   ].join('\n'));
   remember('images', IMAGE);
   const files = ['-p', PROJECT, '-f', join(ROOT, 'docker-compose.yml'), '-f', join(work, 'docker-compose.override.yml')];
-  up = () => compose.run([...files, 'up', '-d', '--build'], { OCIMIRROR_PUBLISH: `127.0.0.1:${port}` });
+  up = () => withBuildLock('docker-compose up --build', () => compose.run([...files, 'up', '-d', '--build'], { OCIMIRROR_PUBLISH: `127.0.0.1:${port}` }));
   const down = () => compose.run([...files, 'down', '-v', '-t', '2']);
   teardown.push(down);
   const started = performance.now();

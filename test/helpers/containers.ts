@@ -4,6 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { withBuildLock } from './build-lock.js';
 import { runTool, type ToolResult } from './containerd.js';
 import { atProcessExit } from './tmp.js';
 
@@ -59,7 +60,9 @@ function removeArgs(): string[][] {
 
 /** Removes every container, volume, network and image tag this process made (the build cache stays). */
 export async function removeContainerThings(): Promise<void> {
-  for (const args of removeArgs()) await podman(args, { timeoutMs: 60_000 }).catch(() => undefined);
+  await withBuildLock('removing test containers and images', async () => {
+    for (const args of removeArgs()) await podman(args, { timeoutMs: 60_000 }).catch(() => undefined);
+  });
   for (const set of Object.values(made)) set.clear();
 }
 atProcessExit(() => { for (const args of removeArgs()) podmanStatus(args); });
@@ -67,9 +70,11 @@ atProcessExit(() => { for (const args of removeArgs()) podmanStatus(args); });
 /** `podman build --pull=never --format docker` of the project's Dockerfile (the OCI format would drop HEALTHCHECK). */
 export async function buildProjectImage(tag: string): Promise<{ ms: number }> {
   remember('images', tag);
-  const started = performance.now();
-  await podman(['build', '--pull=never', '--format', 'docker', '-t', tag, ROOT], { timeoutMs: 600_000 });
-  return { ms: performance.now() - started };
+  return withBuildLock(`building ${tag}`, async () => {
+    const started = performance.now();
+    await podman(['build', '--pull=never', '--format', 'docker', '-t', tag, ROOT], { timeoutMs: 600_000 });
+    return { ms: performance.now() - started };
+  });
 }
 
 export async function imageSize(ref: string): Promise<number> {
