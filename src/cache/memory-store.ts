@@ -6,6 +6,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { BlobSender } from '../oci/service.js';
+import { readCapped } from '../upstream/capped-body.js';
 import type { BlobStore, BlobWriter, StoredBlob } from './blob-store.js';
 import type { IndexedEntry } from './lru-index.js';
 import type { ManifestHead, ManifestStore, StoredManifest } from './manifest-store.js';
@@ -103,18 +104,12 @@ export class MemoryBlobStore implements BlobStore {
     let bytes = this.memory.blob(digest);
     if (!bytes && size !== undefined && this.memory.holds(size)) {
       // Exactly the bytes the index knows of, never more (a file grown behind our back is not read whole).
-      const read = size === 0 ? Buffer.alloc(0) : await collect(await this.inner.open(digest, { start: 0, end: size - 1 }));
+      const read = size === 0 ? Buffer.alloc(0) : await readCapped(await this.inner.open(digest, { start: 0, end: size - 1 }), size, undefined, () => new Error(`${digest}: more than the ${size} bytes asked for`));
       if (read.length === size) { bytes = read; this.memory.keepBlob(digest, read); }
     }
     if (!bytes) return this.inner.sender(digest, range, onClose, size);
     return new BufferSender(bytes.subarray(range.start, range.end + 1), onClose);
   }
-}
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 /** A ManifestStore with the manifests it has read or stored kept in a MemoryTier. */
