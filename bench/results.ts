@@ -2,7 +2,8 @@
 import type { Distribution } from '../test/helpers/distribution.js';
 import { median } from './report.js';
 
-export type ServerKey = 'ocimirror' | 'distribution' | 'node';
+/** `pipe`, `relay`: plain Node forwarding without hash or file, and bare TCP: cold ceilings (the `node` column). */
+export type ServerKey = 'ocimirror' | 'distribution' | 'node' | 'pipe' | 'relay';
 export type Figure = 'ms' | 'cpu' | 'gets' | 'rps' | 'bytes';
 
 

@@ -73,7 +73,7 @@ export async function singleClientRun(ctx: RunContext, results: Results, run: nu
   const refs = await startReferences(ctx.upstream.url, ctx.layerFile);
   try {
     await withServers([() => startMirror(ctx), () => startPeer(ctx)], async ([mirror, peer]) => {
-      const cold = rotate<[ServerKey, Server]>([['ocimirror', mirror!], ['distribution', peer!], ['node', refs.forward]], run);
+      const cold = rotate<[ServerKey, Server]>([['ocimirror', mirror!], ['distribution', peer!], ['node', refs.forward], ['pipe', refs.pipe], ['relay', refs.relay]], run);
       for (const [key, server] of cold) await transferOnce(ctx, results, 'cold', key, server, transfer);
       const warm = rotate<[ServerKey, Server]>([['ocimirror', mirror!], ['distribution', peer!], ['node', refs.static]], run);
       for (let i = 0; i < (transfer.kind === 'verify' ? 1 : ctx.warmGets); i++) {

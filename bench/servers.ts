@@ -101,11 +101,12 @@ export async function startDistributionProxy(remoteUrl: string): Promise<Server>
   }, () => child.waitHttp(`${url}/v2/`), workDir);
 }
 
-export interface References { forward: Server; static: Server; stop(): Promise<void> }
+export interface References { forward: Server; static: Server; pipe: Server; relay: Server; stop(): Promise<void> }
 
 /**
- * One process with the two plain Node references: a forwarder that GETs each blob from `upstreamUrl`, hashes it
- * and writes it to a file while streaming it, and a static server piping `file` (the layer) to every GET.
+ * One process with the plain Node references: a forwarder that GETs each blob from `upstreamUrl`, hashes it and
+ * writes it to a file while streaming it, a static server piping `file` (the layer) to every GET, and a bare pipe
+ * forwarder (no hash, no file) and a TCP relay to the upstream (bytes only): the ceilings of Node forwarding here.
  */
 export async function startReferences(upstreamUrl: string, file: string): Promise<References> {
   const workDir = makeTmpDir('ocimirror-bench-reference-');
@@ -113,9 +114,9 @@ export async function startReferences(upstreamUrl: string, file: string): Promis
     cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' },
   });
   const stop = async () => { await child.stop(); await removeTmpDir(workDir); };
-  let ports: { forward: number; static: number };
+  let ports: { forward: number; static: number; pipe: number; relay: number };
   try {
-    ports = JSON.parse(await child.nextLine()) as { forward: number; static: number };
+    ports = JSON.parse(await child.nextLine()) as { forward: number; static: number; pipe: number; relay: number };
   } catch (err) {
     await stop();
     throw err;
@@ -123,5 +124,8 @@ export async function startReferences(upstreamUrl: string, file: string): Promis
   const server = (label: string, port: number): Server => ({
     label, url: `http://127.0.0.1:${port}`, child, settle: () => child.settle(), stop,
   });
-  return { forward: server('Node forwarder', ports.forward), static: server('Node static', ports.static), stop };
+  return {
+    forward: server('Node forwarder', ports.forward), static: server('Node static', ports.static), pipe: server('Node bare pipe', ports.pipe),
+    relay: server('Node TCP relay', ports.relay), stop,
+  };
 }

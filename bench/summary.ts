@@ -28,6 +28,14 @@ export function summary(r: Results, opts: Options, extras: Extras): string[] {
       result: verdict(cold('ocimirror') >= 1.2 * cold('distribution'), cold('ocimirror') >= 0.85 * cold('node')),
     },
     {
+      name: 'cold, 1 client, Node bare pipe (no hash, no file)', ...cells(() => mbps(cold('pipe')), ['node']),
+      goal: '(ceiling of a Node HTTP cold path)', ratio: `${times(cold('pipe') / cold('distribution'))} Distribution`, result: '',
+    },
+    {
+      name: 'cold, 1 client, Node TCP relay to the upstream', ...cells(() => mbps(cold('relay')), ['node']),
+      goal: '(ceiling of Node forwarding)', ratio: `${times(cold('relay') / cold('distribution'))} Distribution`, result: '',
+    },
+    {
       name: 'warm, 1 client (Node: static file)', ...cells((k) => mbps(warm(k))),
       goal: '>= 0.95x Node, >= 0.8x Distribution',
       ratio: `${times(warm('ocimirror') / warm('node'))}, ${times(warm('ocimirror') / warm('distribution'))}`,
@@ -92,10 +100,10 @@ export function summary(r: Results, opts: Options, extras: Extras): string[] {
     `Peak RSS row: ${n} clients each read the layer ${extras.rounds} times in a row (the first cold, then warm) in ${secs(extras.rssWallMs ?? NaN)}; VmHWM of the ocimirror process.`,
     '',
     'raw figures, in run order (ms of wall time; CPU s; req/s):',
-    rawLine('cold ms', 'cold', 'ms'),
+    rawLine('cold ms', 'cold', 'ms', [...SERVERS, 'pipe', 'relay']),
     rawLine('warm ms', 'warm', 'ms'),
     rawLine(`${n} cold ms`, 'fan', 'ms', ['ocimirror', 'distribution']),
-    rawLine('cold CPU s', 'cold', 'cpu'),
+    rawLine('cold CPU s', 'cold', 'cpu', [...SERVERS, 'pipe', 'relay']),
     rawLine('warm CPU s', 'warm', 'cpu'),
     rawLine(`${n} cold CPU s`, 'fan', 'cpu', ['ocimirror', 'distribution']),
     rawLine('tag HEAD req/s', 'tag-head', 'rps', ['ocimirror', 'distribution']),
