@@ -1,6 +1,7 @@
 // ocimirror serve --config FILE [--listen HOST:PORT]
 import { loadConfig } from '../config/load.js';
 import { exitOnCrash } from '../server/crash.js';
+import { tuneHeapGrowth } from '../server/heap.js';
 import { createLogger } from '../server/logger.js';
 import { startProxy } from '../server/start.js';
 import { parseCommandArgs, UsageError } from './usage.js';
@@ -19,6 +20,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const config = loadConfig(values.config, values.listen ? { listen: values.listen } : {});
   const logger = createLogger(config.log.level);
   exitOnCrash(logger);
+  tuneHeapGrowth();
   const proxy = await startProxy(config, { logger });
   await new Promise<void>((resolve) => {
     // A second signal during the grace period ends it at once (an impatient Ctrl-C, or an orchestrator's retry).
