@@ -84,12 +84,14 @@ async function main(): Promise<void> {
     say(`building a ${opts.sizeMiB} MiB random layer (uncompressed tar of AES-CTR keystream)`);
     const image = await buildLargeLayerImage({ format: 'oci', sizeBytes: opts.sizeMiB * MiB, compression: 'none', dir: work, label: 'bench' });
     const layer = image.layers[0]!;
+    const first = await buildLargeLayerImage({ format: 'oci', sizeBytes: opts.sizeMiB * MiB, compression: 'none', dir: work, label: 'bench-first' });
     upstream = await startDistribution();
-    say(`pushing ${layer.digest} (${layer.size} bytes) to Distribution at ${upstream.url}`);
+    say(`pushing ${layer.digest} (${layer.size} bytes) and a second layer to Distribution at ${upstream.url}`);
     await pushImage(upstream.url, REPO, TAG, image);
+    await pushImage(upstream.url, REPO, `${TAG}-first`, first);
     const path = `/v2/${REPO}/blobs/${layer.digest}`;
     const ctx: RunContext = {
-      upstream, layerFile: layer.file!, repo: REPO, layer, small: image.config, tag: TAG, manifestDigest: image.manifestDigest, manifestType: image.mediaType,
+      upstream, layerFile: layer.file!, repo: REPO, layer, firstLayer: first.layers[0]!, small: image.config, tag: TAG, manifestDigest: image.manifestDigest, manifestType: image.mediaType,
       nodeArgs: opts.nodeArgs, clients: opts.clients, warmGets: opts.warmGets, abSeconds: opts.abSeconds, say,
     };
 

@@ -15,6 +15,8 @@ export interface RunContext {
   layerFile: string;
   repo: string;
   layer: Blob;
+  /** A second layer of the same size, each process's first request (the fresh-process cold case). */
+  firstLayer: Blob;
   /** The image config: a blob of a few hundred bytes for the small-request case. */
   small: Blob;
   tag: string;
@@ -49,9 +51,8 @@ export async function withServers<T>(starts: (() => Promise<Server>)[], fn: (ser
 
 const blobUrl = (ctx: RunContext, server: Server, blob: Blob) => `${server.url}/v2/${ctx.repo}/blobs/${blob.digest}`;
 
-/** One GET of the layer from `server`; records wall time, the server's CPU until it is idle again, upstream GETs. */
-async function transferOnce(ctx: RunContext, results: Results, kase: string, key: ServerKey, server: Server, transfer: Transfer): Promise<void> {
-  const { layer } = ctx;
+/** One GET of `layer` from `server`; records wall time, the server's CPU until it is idle again, upstream GETs. */
+async function transferOnce(ctx: RunContext, results: Results, kase: string, key: ServerKey, server: Server, transfer: Transfer, layer = ctx.layer): Promise<void> {
   await upstreamBlobGets(ctx.upstream);
   const cpuBefore = server.child.cpuSeconds();
   const url = blobUrl(ctx, server, layer);
@@ -67,13 +68,15 @@ async function transferOnce(ctx: RunContext, results: Results, kase: string, key
 
 /**
  * Cold and warm single-client GETs, then the small requests, on a fresh ocimirror, Distribution proxy and Node
- * reference (fresh too: a JIT warmed up by earlier runs would flatter it).
+ * reference. Cold twice: each process's very first request (another layer: start-up, JIT warm-up and first heap
+ * sizing included), then the measured layer on the same process, as a long-running proxy meets a new layer.
  */
 export async function singleClientRun(ctx: RunContext, results: Results, run: number, transfer: Transfer): Promise<void> {
   const refs = await startReferences(ctx.upstream.url, ctx.layerFile);
   try {
     await withServers([() => startMirror(ctx), () => startPeer(ctx)], async ([mirror, peer]) => {
       const cold = rotate<[ServerKey, Server]>([['ocimirror', mirror!], ['distribution', peer!], ['node', refs.forward], ['pipe', refs.pipe], ['relay', refs.relay]], run);
+      for (const [key, server] of cold) await transferOnce(ctx, results, 'cold-first', key, server, transfer, ctx.firstLayer);
       for (const [key, server] of cold) await transferOnce(ctx, results, 'cold', key, server, transfer);
       const warm = rotate<[ServerKey, Server]>([['ocimirror', mirror!], ['distribution', peer!], ['node', refs.static]], run);
       for (let i = 0; i < (transfer.kind === 'verify' ? 1 : ctx.warmGets); i++) {

@@ -9,6 +9,7 @@ const SERVERS: ServerKey[] = ['ocimirror', 'distribution', 'node'];
 
 export function summary(r: Results, opts: Options, extras: Extras): string[] {
   const cold = (k: ServerKey) => r.mbps('cold', k);
+  const first = (k: ServerKey) => r.mbps('cold-first', k);
   const warm = (k: ServerKey) => r.mbps('warm', k);
   const fanGets = r.all('fan', 'ocimirror', 'gets');
   const cells = (f: (k: ServerKey) => string, keys = SERVERS) => {
@@ -22,18 +23,24 @@ export function summary(r: Results, opts: Options, extras: Extras): string[] {
 
   const rows: TableRow[] = [
     {
-      name: 'cold, 1 client (Node: forwarder)', ...cells((k) => mbps(cold(k))),
+      name: 'cold, 1 client, fresh process (Node: forwarder)', ...cells((k) => mbps(first(k))),
+      goal: '>= 1.2x Distribution, >= 0.85x Node',
+      ratio: `${times(first('ocimirror') / first('distribution'))}, ${times(first('ocimirror') / first('node'))}`,
+      result: verdict(first('ocimirror') >= 1.2 * first('distribution'), first('ocimirror') >= 0.85 * first('node')),
+    },
+    {
+      name: 'cold, 1 client, running process (Node: forwarder)', ...cells((k) => mbps(cold(k))),
       goal: '>= 1.2x Distribution, >= 0.85x Node',
       ratio: `${times(cold('ocimirror') / cold('distribution'))}, ${times(cold('ocimirror') / cold('node'))}`,
       result: verdict(cold('ocimirror') >= 1.2 * cold('distribution'), cold('ocimirror') >= 0.85 * cold('node')),
     },
     {
-      name: 'cold, 1 client, Node bare pipe (no hash, no file)', ...cells(() => mbps(cold('pipe')), ['node']),
-      goal: '(ceiling of a Node HTTP cold path)', ratio: `${times(cold('pipe') / cold('distribution'))} Distribution`, result: '',
+      name: 'cold, 1 client, Node bare pipe (no hash, no file)', ...cells(() => `${mbps(first('pipe'))} / ${mbps(cold('pipe'))}`, ['node']),
+      goal: '(ceiling of a Node HTTP cold path)', ratio: `${times(first('pipe') / first('distribution'))} / ${times(cold('pipe') / cold('distribution'))} Distribution`, result: '',
     },
     {
-      name: 'cold, 1 client, Node TCP relay to the upstream', ...cells(() => mbps(cold('relay')), ['node']),
-      goal: '(ceiling of Node forwarding)', ratio: `${times(cold('relay') / cold('distribution'))} Distribution`, result: '',
+      name: 'cold, 1 client, Node TCP relay to the upstream', ...cells(() => `${mbps(first('relay'))} / ${mbps(cold('relay'))}`, ['node']),
+      goal: '(ceiling of Node forwarding)', ratio: `${times(first('relay') / first('distribution'))} / ${times(cold('relay') / cold('distribution'))} Distribution`, result: '',
     },
     {
       name: 'warm, 1 client (Node: static file)', ...cells((k) => mbps(warm(k))),
@@ -51,7 +58,12 @@ export function summary(r: Results, opts: Options, extras: Extras): string[] {
       goal: 'ocimirror exactly 1 (every run)', ratio: '', result: verdict(fanGets.length > 0 && fanGets.every((g) => g === 1)),
     },
     {
-      name: 'CPU s per GB served, cold', ...cells((k) => fixed(r.cpuPerGb('cold', k), 2)),
+      name: 'CPU s per GB served, cold, fresh process', ...cells((k) => fixed(r.cpuPerGb('cold-first', k), 2)),
+      goal: 'ocimirror <= Distribution', ratio: times(r.cpuPerGb('cold-first', 'ocimirror') / r.cpuPerGb('cold-first', 'distribution')),
+      result: verdict(r.cpuPerGb('cold-first', 'ocimirror') <= r.cpuPerGb('cold-first', 'distribution')),
+    },
+    {
+      name: 'CPU s per GB served, cold, running process', ...cells((k) => fixed(r.cpuPerGb('cold', k), 2)),
       goal: 'ocimirror <= Distribution', ratio: times(r.cpuPerGb('cold', 'ocimirror') / r.cpuPerGb('cold', 'distribution')),
       result: verdict(r.cpuPerGb('cold', 'ocimirror') <= r.cpuPerGb('cold', 'distribution')),
     },
@@ -96,14 +108,18 @@ export function summary(r: Results, opts: Options, extras: Extras): string[] {
     table(rows),
     '',
     'Goals are issue 9\'s; the single-client ratios compare throughput (MB/s), the wall-time ratio is ocimirror / Distribution.',
+    'Cold, fresh process: each process\'s very first request (another layer). Running process: the measured layer right after it, same process.',
+    'Node bare pipe and TCP relay rows: fresh / running, the node column and the ratio alike.',
     `Distribution proxy's upstream GETs, single cold client: ${r.all('cold', 'distribution', 'gets').join('/')} (ocimirror: ${r.all('cold', 'ocimirror', 'gets').join('/')}).`,
     `Peak RSS row: ${n} clients each read the layer ${extras.rounds} times in a row (the first cold, then warm) in ${secs(extras.rssWallMs ?? NaN)}; VmHWM of the ocimirror process.`,
     '',
     'raw figures, in run order (ms of wall time; CPU s; req/s):',
-    rawLine('cold ms', 'cold', 'ms', [...SERVERS, 'pipe', 'relay']),
+    rawLine('cold ms, fresh', 'cold-first', 'ms', [...SERVERS, 'pipe', 'relay']),
+    rawLine('cold ms, running', 'cold', 'ms', [...SERVERS, 'pipe', 'relay']),
     rawLine('warm ms', 'warm', 'ms'),
     rawLine(`${n} cold ms`, 'fan', 'ms', ['ocimirror', 'distribution']),
-    rawLine('cold CPU s', 'cold', 'cpu', [...SERVERS, 'pipe', 'relay']),
+    rawLine('cold CPU s, fresh', 'cold-first', 'cpu', [...SERVERS, 'pipe', 'relay']),
+    rawLine('cold CPU s, running', 'cold', 'cpu', [...SERVERS, 'pipe', 'relay']),
     rawLine('warm CPU s', 'warm', 'cpu'),
     rawLine(`${n} cold CPU s`, 'fan', 'cpu', ['ocimirror', 'distribution']),
     rawLine('tag HEAD req/s', 'tag-head', 'rps', ['ocimirror', 'distribution']),
