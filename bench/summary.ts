@@ -18,6 +18,11 @@ export function summary(r: Results, opts: Options, extras: Extras): string[] {
   };
   const both = ['ocimirror', 'distribution'] as ServerKey[];
   const rps = (kase: string) => cells((k) => `${fixed(r.median(kase, k, 'rps'))} req/s`, both);
+  /** A Node ceiling's row: fresh / running process, in the node column and against Distribution alike. */
+  const ceiling = (name: string, key: ServerKey, goal: string): TableRow => ({
+    name, ...cells(() => `${mbps(first(key))} / ${mbps(cold(key))}`, ['node']), goal, result: '',
+    ratio: `${times(first(key) / first('distribution'))} / ${times(cold(key) / cold('distribution'))} Distribution`,
+  });
   const rssHwm = extras.rssHwm ?? NaN;
   const n = opts.clients;
 
@@ -34,14 +39,8 @@ export function summary(r: Results, opts: Options, extras: Extras): string[] {
       ratio: `${times(cold('ocimirror') / cold('distribution'))}, ${times(cold('ocimirror') / cold('node'))}`,
       result: verdict(cold('ocimirror') >= 1.2 * cold('distribution'), cold('ocimirror') >= 0.85 * cold('node')),
     },
-    {
-      name: 'cold, 1 client, Node bare pipe (no hash, no file)', ...cells(() => `${mbps(first('pipe'))} / ${mbps(cold('pipe'))}`, ['node']),
-      goal: '(ceiling of a Node HTTP cold path)', ratio: `${times(first('pipe') / first('distribution'))} / ${times(cold('pipe') / cold('distribution'))} Distribution`, result: '',
-    },
-    {
-      name: 'cold, 1 client, Node TCP relay to the upstream', ...cells(() => `${mbps(first('relay'))} / ${mbps(cold('relay'))}`, ['node']),
-      goal: '(ceiling of Node forwarding)', ratio: `${times(first('relay') / first('distribution'))} / ${times(cold('relay') / cold('distribution'))} Distribution`, result: '',
-    },
+    ceiling('cold, 1 client, Node bare pipe (no hash, no file)', 'pipe', '(ceiling of a Node HTTP cold path)'),
+    ceiling('cold, 1 client, Node TCP relay to the upstream', 'relay', '(ceiling of Node forwarding)'),
     {
       name: 'warm, 1 client (Node: static file)', ...cells((k) => mbps(warm(k))),
       goal: '>= 0.95x Node, >= 0.8x Distribution',
